@@ -1,0 +1,130 @@
+"""The `pegan` command line. Each sub-command is a thin wrapper over a package function.
+
+User errors (:class:`pegan.errors.PeganError`) print one line and exit non-zero, without a
+traceback; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from typing import Callable
+
+from pegan.errors import PeganError
+
+log = logging.getLogger("pegan")
+
+# name -> (module, function that adds the arguments, help). The module's `run(args)` runs it.
+# Sub-commands live in their own modules so that `pegan validate` does not import torch.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("pegan.cli", "validate the config (schema + cross-references)"),
+    "list": ("pegan.cli", "list the experiments, tables and presets of the registry"),
+    "show": ("pegan.cli", "print the resolved settings of an experiment under a preset"),
+}
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="config file (default: the repo's config.yaml)")
+    p.add_argument("--preset", default=None, help="preset (default: the config's `preset`)")
+
+
+def _load(args):
+    from pegan import config as pconfig
+
+    overrides = {"preset": args.preset} if getattr(args, "preset", None) else None
+    return pconfig.load(args.config, overrides)
+
+
+# ---------------------------------------------------------------- registry commands
+
+
+def add_validate_args(p):
+    _add_config_args(p)
+
+
+def run_validate(args) -> int:
+    cfg = _load(args)
+    print(f"config OK: {len(cfg['experiments'])} experiments, {len(cfg['tables'])} tables, "
+          f"presets {', '.join(cfg['presets'])} (selected: {cfg['preset']})")
+    return 0
+
+
+def add_list_args(p):
+    _add_config_args(p)
+
+
+def run_list(args) -> int:
+    from pegan import plan
+
+    cfg = _load(args)
+    print("experiments:")
+    for name, exp in cfg["experiments"].items():
+        switches = ", ".join(f"{k}={v}" for k, v in exp.items() if k not in ("arch", "data"))
+        print(f"  {name:<24} {exp['arch']:<9} {switches}")
+    print("tables:")
+    for name, table in cfg["tables"].items():
+        rows = ", ".join(f"{r['id']}={r['experiment']}" for r in table["rows"])
+        print(f"  {name:<14} {rows}")
+    print(f"preset {cfg['preset']}: {len(plan.runs(cfg))} runs, "
+          f"{len(plan.evaluations(cfg))} evaluations per seed set")
+    return 0
+
+
+def add_show_args(p):
+    p.add_argument("experiment")
+    _add_config_args(p)
+
+
+def run_show(args) -> int:
+    from pegan import config as pconfig
+
+    cfg = _load(args)
+    spec = pconfig.resolve(cfg, args.experiment, args.preset)
+    print(json.dumps(spec.to_dict(), indent=2))
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _resolve(name: str) -> tuple[Callable, Callable]:
+    module = importlib.import_module(COMMANDS[name][0])
+    attr = name.replace("-", "_")
+    if module.__name__ == __name__:
+        return globals()[f"add_{attr}_args"], globals()[f"run_{attr}"]
+    return module.add_args, module.run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pegan", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        add_args, _ = _resolve(name)
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    _, run = _resolve(args.command)
+    try:
+        return int(run(args) or 0)
+    except PeganError as exc:
+        if args.debug:
+            raise
+        print(f"pegan {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"pegan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,428 @@
+"""The experiment registry: load, validate and resolve `config.yaml`.
+
+Validation has two layers, both reporting the offending key as a dotted path:
+
+1. the JSON schema in ``workflow/schemas/config.schema.yaml`` (types, unknown keys, enums),
+   the same file ``snakemake.utils.validate`` uses in the Snakefile;
+2. :func:`check`, the cross-references a schema cannot express (a table row naming a missing
+   experiment, a scale the architecture cannot produce, an unknown preset, ...). The Snakefile
+   calls it too, so a bad config fails the same way in ``pegan`` and in ``snakemake``.
+
+:func:`resolve` turns (experiment, preset) into an :class:`ExperimentSpec`: every switch
+explicit, paper pixels mapped to preset pixels, the training schedule in kimg.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pegan.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
+_SCHEMA_CANDIDATES = (
+    REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml",
+    Path(__file__).resolve().parent / "_schema" / "config.schema.yaml",
+)
+
+FAMILIES = ("stylegan2", "pggan", "dcgan", "singan")
+# The paper resolution a preset's `resolution` entry stands for, per family.
+REFERENCE_RESOLUTION = {"stylegan2": 256, "pggan": 128, "dcgan": 128}
+
+# Architecture switches per family: name -> default (None: derived in _switch_defaults).
+SWITCHES: dict[str, dict[str, Any]] = {
+    "stylegan2": {
+        "resolution": 256,
+        "scales": None,                 # [resolution]
+        "upsample": "deconv",
+        "padding": True,
+        "head": "const",
+        "head_mode": "interp",
+        "spe_dim": 256,
+        "spe_centered": False,
+        "channel_multiplier": 2,
+        "d_channel_multiplier": None,   # = channel_multiplier
+        "discriminator": None,          # standard if single-scale else multiscale
+    },
+    "pggan": {
+        "resolution": 128,
+        "padding": True,
+        "head": "const",
+        "spe_dim": 256,
+        "spe_centered": False,
+    },
+    "dcgan": {
+        "resolution": 128,
+        "upsample": "deconv",
+        "padding": True,
+        "head": "const",
+        "spe_dim": 256,
+        "spe_centered": False,
+    },
+    "singan": {
+        "padding": "zero",
+        "head": "noise",
+        "spe_dim": 4,
+        "spe_centered": False,
+        "disc_norm": "batch",
+    },
+}
+_ALLOWED_VALUES: dict[str, dict[str, tuple]] = {
+    "stylegan2": {"padding": (True, False), "head": ("const", "csg", "spe")},
+    "pggan": {"padding": (True, False), "head": ("const", "csg", "spe")},
+    "dcgan": {"padding": (True, False), "head": ("const", "csg", "spe")},
+    "singan": {"padding": ("zero", "interp", "conv"), "head": ("noise", "csg", "spe")},
+}
+_BUDGET = re.compile(r"^([0-9]+(?:\.[0-9]+)?)M$")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def schema_path() -> Path:
+    for candidate in _SCHEMA_CANDIDATES:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("config schema not found: reinstall pegan (pip install -e .)")
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(schema_path().read_text())
+
+
+def _key_path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def schema_errors(config: Mapping) -> list[str]:
+    """All JSON-schema violations of `config`, each as 'dotted.key: problem'."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    messages = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        where = _key_path(error.absolute_path)
+        if error.validator == "additionalProperties":
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            for key in extra:
+                messages.append(f"{_key_path([*error.absolute_path, key])}: unknown key")
+            continue
+        if error.validator == "required":
+            missing = re.findall(r"'([^']+)' is a required property", error.message)
+            key = missing[0] if missing else "?"
+            messages.append(f"{_key_path([*error.absolute_path, key])}: required key is missing")
+            continue
+        if error.validator == "propertyNames":
+            messages.append(f"{where}: invalid name {error.instance!r} (use lowercase letters, digits, '-')")
+            continue
+        messages.append(f"{where}: {error.message}")
+    return messages
+
+
+def _fill_defaults(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    config.setdefault("metrics", {})
+    metrics = config["metrics"]
+    metrics.setdefault("fid_mode", "clean")
+    metrics.setdefault("inception_path", None)
+    metrics.setdefault("pr_network", "inception")
+    metrics.setdefault("vgg16_path", None)
+    metrics.setdefault("pr_k", 3)
+    config.setdefault("tolerances", {})
+    for preset in config.get("presets", {}).values():
+        preset.setdefault("device", "auto")
+        cap = preset.setdefault("capacity", {})
+        cap.setdefault("channel_scale", 1.0)
+        cap.setdefault("style_dim", 512)
+        cap.setdefault("mapping_layers", 8)
+        preset.get("singan", {}).setdefault("scale_factor", 0.75)
+        gpus = preset.setdefault("gpus", {})
+        gpus.setdefault("train", {})
+        gpus.setdefault("evaluate", 0)
+        preset.setdefault("overrides", {})
+    return config
+
+
+def validate(config: Mapping) -> dict:
+    """Schema + cross-reference validation; returns the config with defaults filled in."""
+    errors = schema_errors(config)
+    if errors:
+        raise ConfigError(_join(errors))
+    config = _fill_defaults(dict(config))
+    errors = check(config)
+    if errors:
+        raise ConfigError(_join(errors))
+    return config
+
+
+def _join(errors: list[str]) -> str:
+    if len(errors) == 1:
+        return f"invalid config: {errors[0]}"
+    return f"invalid config ({len(errors)} problems): " + "; ".join(errors)
+
+
+def load(path: str | Path | None = None, overrides: Mapping | None = None) -> dict:
+    """Read, merge `overrides` (e.g. {'preset': 'paper'}) and validate a config file."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found: pass --config PATH")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    config.update(overrides or {})
+    return validate(config)
+
+
+# ------------------------------------------------------------------ cross-references
+
+
+def _switches(name: str, exp: Mapping) -> tuple[dict, list[str]]:
+    """Explicit switches of one experiment (defaults filled) and the errors found."""
+    arch = exp["arch"]
+    errors = []
+    allowed = SWITCHES[arch]
+    for key in exp:
+        if key not in ("arch", "data") and key not in allowed:
+            errors.append(f"experiments.{name}.{key}: not a switch of arch {arch} "
+                          f"(its switches: {', '.join(allowed)})")
+    sw = {key: exp.get(key, default) for key, default in allowed.items()}
+    for key, values in _ALLOWED_VALUES[arch].items():
+        if sw[key] not in values:
+            errors.append(f"experiments.{name}.{key}: {sw[key]!r} is not available for {arch} "
+                          f"(choose {', '.join(map(str, values))})")
+    if arch == "stylegan2":
+        sw["scales"] = list(sw["scales"] or [sw["resolution"]])
+        if sw["d_channel_multiplier"] is None:
+            sw["d_channel_multiplier"] = sw["channel_multiplier"]
+        if sw["discriminator"] is None:
+            sw["discriminator"] = "standard" if len(sw["scales"]) == 1 else "multiscale"
+        errors += _check_stylegan2_scales(name, sw)
+    return sw, errors
+
+
+def _check_stylegan2_scales(name: str, sw: Mapping) -> list[str]:
+    res, scales = sw["resolution"], sw["scales"]
+    where = f"experiments.{name}"
+    if res % 4 or (res // 4) & (res // 4 - 1):
+        return [f"{where}.resolution: {res} is not 4 x 2^k (a StyleGAN2 output size)"]
+    step = res // 4      # one extra head cell adds res/4 output pixels
+    errors = []
+    if sorted(scales)[0] != res:
+        errors.append(f"{where}.scales: the smallest scale must be the resolution {res}")
+    for s in scales:
+        if s % step or s < res:
+            errors.append(f"{where}.scales: {s} cannot be produced by a {res}-px StyleGAN2 "
+                          f"(scales are {res} + k x {step})")
+    if len(scales) > 1 and sw["discriminator"] == "standard":
+        errors.append(f"{where}.discriminator: a multi-scale experiment needs 'multiscale'")
+    return errors
+
+
+def check(config: Mapping) -> list[str]:
+    """Cross-reference checks on a schema-valid config; returns 'key: problem' strings."""
+    errors: list[str] = []
+    presets, datasets = config["presets"], config["datasets"]
+    experiments, tables = config["experiments"], config["tables"]
+    if config["preset"] not in presets:
+        errors.append(f"preset: {config['preset']!r} is not a preset "
+                      f"(choose {', '.join(presets)})")
+
+    for name, ds in datasets.items():
+        if ds["kind"] == "folder" and "path" not in ds:
+            errors.append(f"datasets.{name}.path: required for kind 'folder'")
+        if ds["kind"] == "skimage" and "image" not in ds:
+            errors.append(f"datasets.{name}.image: required for kind 'skimage'")
+
+    switches = {}
+    for name, exp in experiments.items():
+        sw, errs = _switches(name, exp)
+        switches[name] = sw
+        errors += errs
+
+    roles = {exp["data"] for exp in experiments.values()}
+    for pname, preset in presets.items():
+        for role, ds in preset["data"].items():
+            if ds not in datasets:
+                errors.append(f"presets.{pname}.data.{role}: {ds!r} is not a dataset "
+                              f"(known: {', '.join(datasets)})")
+        for role in sorted(roles - set(preset["data"])):
+            users = [n for n, e in experiments.items() if e["data"] == role]
+            errors.append(f"presets.{pname}.data: no dataset for role {role!r} "
+                          f"(used by experiments.{users[0]}.data)")
+        for exp_name in preset.get("overrides", {}):
+            if exp_name not in experiments:
+                errors.append(f"presets.{pname}.overrides.{exp_name}: not an experiment")
+        sg = preset["singan"]
+        if sg["min_size"] > sg["max_size"]:
+            errors.append(f"presets.{pname}.singan.min_size: larger than max_size")
+        for name, sw in switches.items():
+            family = experiments[name]["arch"]
+            if family == "singan" or "resolution" not in sw:
+                continue
+            res_map = preset["resolution"]
+            if family not in res_map:
+                errors.append(f"presets.{pname}.resolution.{family}: required by experiments.{name}")
+                continue
+            for px in [sw["resolution"], *sw.get("scales", [])]:
+                mapped = px * res_map[family] / REFERENCE_RESOLUTION[family]
+                if mapped != int(mapped) or (px == sw["resolution"] and int(mapped) % 4):
+                    errors.append(f"presets.{pname}.resolution.{family}: {res_map[family]} maps "
+                                  f"{px} px of experiments.{name} to {mapped:g} px, not a valid size")
+                    break
+            for key in ("batch", "total_mimg"):
+                if family not in preset["schedule"][key]:
+                    errors.append(f"presets.{pname}.schedule.{key}.{family}: required by "
+                                  f"experiments.{name}")
+
+    for tname, table in tables.items():
+        where = f"tables.{tname}"
+        keys = [c["key"] for c in table["columns"]]
+        for dup in sorted({k for k in keys if keys.count(k) > 1}):
+            errors.append(f"{where}.columns: duplicate key {dup!r}")
+        ids = [str(r["id"]) for r in table["rows"]]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            errors.append(f"{where}.rows: duplicate id {dup!r}")
+        for i, col in enumerate(table["columns"]):
+            if col["metric"] == "swd" and "level" not in col:
+                errors.append(f"{where}.columns[{i}].level: required for metric swd")
+        for i, row in enumerate(table["rows"]):
+            rwhere = f"{where}.rows[{i}]"
+            exp_name = row["experiment"]
+            if exp_name not in experiments:
+                errors.append(f"{rwhere}.experiment: {exp_name!r} is not an experiment")
+                continue
+            for key in row.get("skip", []):
+                if key not in keys:
+                    errors.append(f"{rwhere}.skip: {key!r} is not a column of {tname}")
+            sw = switches[exp_name]
+            for j, col in enumerate(table["columns"]):
+                if col["key"] in row.get("skip", []):
+                    continue
+                if col["scale"] != "max" and "resolution" in sw and col["scale"] < min(
+                        sw.get("scales", [sw["resolution"]])) / 2:
+                    errors.append(f"{where}.columns[{j}].scale: {col['scale']} is far below what "
+                                  f"experiments.{exp_name} generates")
+    return errors
+
+
+# ------------------------------------------------------------------------- resolution
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """One experiment under one preset: every switch explicit, sizes in preset pixels."""
+
+    name: str
+    arch: str
+    preset: str
+    dataset: str                     # dataset name (after the preset's role mapping)
+    dataset_spec: dict
+    switches: dict                   # architecture switches (paper units)
+    resolution: int | None           # base output size, preset pixels
+    scales: list[int]                # training output sizes, preset pixels (StyleGAN2)
+    paper_scales: list[int]
+    capacity: dict
+    batch: int
+    total_kimg: float
+    snapshot_every_kimg: float       # snapshot interval (kimg); see snapshot_grid()
+    kimg_per_mimg: float
+    device: str
+    gpus: int                        # GPUs per training job (0: CPU)
+    singan: dict = field(default_factory=dict)
+    samples: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def head_size(self) -> int:
+        """StyleGAN2 head (input) size at the base scale: 4, or 6 without padding."""
+        return 4 if self.switches.get("padding", True) else 6
+
+    def head_increment(self, px: int) -> int:
+        """Official `chosen_scale` s for an output of `px` preset pixels: (4 + s) * res / 4."""
+        step = self.resolution // 4
+        if px % step:
+            raise ConfigError(f"scale {px} px is not producible by {self.name} (multiples of {step})")
+        return px // step - 4
+
+    def to_preset_px(self, paper_px: int) -> int:
+        """Paper pixels -> this preset's pixels (same ratio to the base resolution)."""
+        if self.resolution is None:
+            return paper_px
+        return int(paper_px * self.resolution / self.switches["resolution"])
+
+    def snapshot_grid(self) -> list[float]:
+        """Image counts (kimg) at which snapshots are taken; the last is the final model."""
+        return _snapshot_grid(self.total_kimg, self.snapshot_every_kimg) if self.total_kimg else []
+
+    def budget_kimg(self, snapshot: str) -> float:
+        """Image budget (kimg) of a table column's snapshot: '10M' or 'final'."""
+        if snapshot == "final":
+            return self.total_kimg
+        match = _BUDGET.match(snapshot)
+        if not match:
+            raise ConfigError(f"snapshot {snapshot!r}: use '<N>M' or 'final'")
+        return min(float(match.group(1)) * self.kimg_per_mimg, self.total_kimg)
+
+
+def _snapshot_grid(total_kimg: float, every_kimg: float) -> list[float]:
+    n = int(math.floor(total_kimg / every_kimg + 1e-9))
+    grid = [round(every_kimg * (i + 1), 6) for i in range(n)]
+    if not grid or grid[-1] < total_kimg - 1e-9:
+        grid.append(round(total_kimg, 6))
+    return grid
+
+
+def resolve(config: Mapping, experiment: str, preset: str | None = None) -> ExperimentSpec:
+    """The settings of `experiment` under `preset` (default: the config's preset)."""
+    preset = preset or config["preset"]
+    if preset not in config["presets"]:
+        raise ConfigError(f"preset: {preset!r} is not a preset (choose {', '.join(config['presets'])})")
+    if experiment not in config["experiments"]:
+        raise ConfigError(f"experiment {experiment!r} is not in the registry "
+                          f"(known: {', '.join(config['experiments'])})")
+    exp = config["experiments"][experiment]
+    p = config["presets"][preset]
+    arch = exp["arch"]
+    sw, errors = _switches(experiment, exp)
+    if errors:
+        raise ConfigError(_join(errors))
+    dataset = p["data"][exp["data"]]
+    override = p.get("overrides", {}).get(experiment, {})
+    if arch == "singan":
+        resolution, scales, paper_scales = None, [], []
+        batch, total_kimg, every = 1, 0.0, 0.0
+    else:
+        ref = REFERENCE_RESOLUTION[arch]
+        factor = p["resolution"][arch] / ref
+        resolution = int(sw["resolution"] * factor)
+        paper_scales = list(sw.get("scales", [sw["resolution"]]))
+        scales = [int(s * factor) for s in paper_scales]
+        batch = override.get("batch", p["schedule"]["batch"][arch])
+        total_mimg = override.get("total_mimg", p["schedule"]["total_mimg"][arch])
+        kpm = p["schedule"]["kimg_per_mimg"]
+        total_kimg = total_mimg * kpm
+        every = p["schedule"]["snapshot_mimg"] * kpm
+    return ExperimentSpec(
+        name=experiment, arch=arch, preset=preset, dataset=dataset,
+        dataset_spec=dict(config["datasets"][dataset]), switches=sw,
+        resolution=resolution, scales=scales, paper_scales=paper_scales,
+        capacity=dict(p["capacity"]), batch=batch, total_kimg=total_kimg,
+        snapshot_every_kimg=every, kimg_per_mimg=p["schedule"]["kimg_per_mimg"],
+        device=p["device"], gpus=p["gpus"]["train"].get(arch, 0), singan=dict(p["singan"]) if arch == "singan" else {},
+        samples=dict(p["samples"]),
+    )

@@ -1,0 +1,11 @@
+"""Errors a user can cause. The CLI prints their message on one line and exits non-zero."""
+
+
+class PeganError(Exception):
+    """A user-facing error: bad config, missing data or weights, diverged training."""
+
+    exit_code = 2
+
+
+class ConfigError(PeganError):
+    """The configuration is invalid; the message names the offending key."""

@@ -1,0 +1,133 @@
+# Shared helpers: validation, the preset, and the input functions of every stage.
+# The DAG's shape comes from pegan.plan, so it is the same Python that the tests check.
+
+import json
+
+from snakemake.utils import validate
+
+from pegan import config as pegan_config
+from pegan import plan
+
+validate(config, schema="../schemas/config.schema.yaml")
+# Cross-references (rows -> experiments, scales, preset name): same check as `pegan validate`.
+config.update(pegan_config.validate(config))
+
+PRESET = config["preset"]
+OUT = f"results/{PRESET}"
+FIG = f"figures/{PRESET}"
+LOGS = f"{OUT}/logs"
+BENCH = f"{OUT}/benchmarks"
+SPECS = plan.specs(config, PRESET)
+RUNS = plan.runs(config, PRESET)
+EVALUATIONS = plan.evaluations(config, PRESET)
+PRESET_CFG = config["presets"][PRESET]
+METRICS_CFG = config["metrics"]
+FIGURES = ["encodings", "padding-statistics", "mspie-scales", "singan-samples"]
+
+
+wildcard_constraints:
+    experiment="[a-z0-9][a-z0-9-]*",
+    seed=r"\d+",
+    snapshot=r"final|\d+(\.\d+)?M",
+    res=r"\d+",
+    metricset="[a-z]+(-[a-z]+)*",
+    dataset="[A-Za-z0-9_.-]+?",
+    table="[a-z0-9][a-z0-9-]*",
+    figure="[a-z0-9-]+",
+
+
+def spec_json(experiment):
+    """The fully resolved settings of an experiment: a param, so changes trigger reruns."""
+    return json.dumps(SPECS[experiment].to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def data_zip(dataset, res):
+    return f"{OUT}/data/{dataset}-{res}px.zip"
+
+
+def real_features(dataset, res):
+    n = max(PRESET_CFG["samples"]["fid"], PRESET_CFG["samples"]["pr"])
+    return f"{OUT}/stats/{dataset}-{res}px-{METRICS_CFG['fid_mode']}-n{n}.npz"
+
+
+def train_data(wildcards):
+    spec = SPECS[wildcards.experiment]
+    res = spec.singan["max_size"] if spec.arch == "singan" else max(spec.scales)
+    return data_zip(spec.dataset, res)
+
+
+def selection_features(wildcards):
+    """Real features at every scale the run logs its snapshot metric at."""
+    spec = SPECS[wildcards.experiment]
+    return [
+        real_features(spec.dataset, res)
+        for res in plan.selection_scales(config, wildcards.experiment, PRESET)
+    ]
+
+
+def selection_scales_arg(wildcards):
+    scales = plan.selection_scales(config, wildcards.experiment, PRESET)
+    return ",".join(map(str, scales)) or "none"
+
+
+def run_dir(experiment, seed):
+    return f"{OUT}/runs/{experiment}/seed{seed}"
+
+
+def checkpoint_dir(wildcards):
+    """Outside every declared output: Snakemake never deletes it, retries resume from it."""
+    return f"{OUT}/checkpoints/{wildcards.experiment}/seed{wildcards.seed}"
+
+
+def snapshot_for(wildcards):
+    run = run_dir(wildcards.experiment, wildcards.seed)
+    if wildcards.snapshot == "final":
+        return f"{run}/final.pt"
+    return f"{run}/selected/{wildcards.snapshot}-{wildcards.res}px.pt"
+
+
+def eval_real_features(wildcards):
+    if wildcards.metricset == "swd":
+        return []
+    return real_features(SPECS[wildcards.experiment].dataset, wildcards.res)
+
+
+def eval_real_data(wildcards):
+    return data_zip(SPECS[wildcards.experiment].dataset, wildcards.res)
+
+
+def metrics_file(experiment, seed, ev):
+    return (f"{OUT}/metrics/{experiment}/seed{seed}/"
+            f"{ev.snapshot}-{ev.scale}px-{ev.metricset}.json")
+
+
+def table_inputs(wildcards):
+    names = {row["experiment"] for row in config["tables"][wildcards.table]["rows"]}
+    return [
+        metrics_file(ev.experiment, seed, ev)
+        for ev in EVALUATIONS
+        if ev.experiment in names
+        for seed in PRESET_CFG["seeds"]
+    ]
+
+
+def final_models(experiments):
+    return [f"{run_dir(e, s)}/final.pt" for e in experiments for s in PRESET_CFG["seeds"]]
+
+
+def figure_inputs(wildcards):
+    if wildcards.figure == "mspie-scales":
+        return final_models(plan.mspie_experiments(config))
+    if wildcards.figure == "singan-samples":
+        return final_models(plan.singan_experiments(config))
+    return []
+
+
+def get_final_output():
+    return [
+        *(f"{OUT}/tables/{table}.csv" for table in config["tables"]),
+        f"{OUT}/comparison.md",
+        *(f"{FIG}/{figure}.png" for figure in FIGURES),
+        # every run, including those no table reads (e.g. SinGAN)
+        *(f"{run_dir(e, s)}/final.pt" for e, s in RUNS),
+    ]

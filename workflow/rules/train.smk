@@ -1,0 +1,52 @@
+# Training: one job per (experiment, seed). Checkpoints live outside the declared outputs
+# (Snakemake deletes declared outputs before a retry); the trainer stops itself before the
+# wall time with a resume status, and the retry continues from the last checkpoint.
+
+
+rule train:
+    input:
+        data=train_data,
+        selection=selection_features,
+    output:
+        model=f"{OUT}/runs/{{experiment}}/seed{{seed}}/final.pt",
+        snapshots=f"{OUT}/runs/{{experiment}}/seed{{seed}}/snapshots.jsonl",
+    log:
+        f"{LOGS}/train/{{experiment}}-seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/train/{{experiment}}-seed{{seed}}.tsv"
+    params:
+        spec=lambda wc: spec_json(wc.experiment),
+        ckpt=checkpoint_dir,
+        selection_scales=selection_scales_arg,
+    threads: 2
+    resources:
+        gpu=lambda wc: SPECS[wc.experiment].gpus,
+        runtime=24 * 60,
+        mem_mb=16000,
+    retries: 3
+    conda:
+        "../envs/pegan.yaml"
+    shell:
+        "pegan train {wildcards.experiment} --spec {params.spec:q} --seed {wildcards.seed} "
+        "--data {input.data} --checkpoint-dir {params.ckpt} "
+        "--selection-scales {params.selection_scales} --selection-features {input.selection} "
+        "--gpus {resources.gpu} --max-minutes {resources.runtime} "
+        "--out {output.model} --snapshot-log {output.snapshots} > {log} 2>&1"
+
+
+rule select_snapshot:
+    input:
+        f"{OUT}/runs/{{experiment}}/seed{{seed}}/snapshots.jsonl",
+    output:
+        f"{OUT}/runs/{{experiment}}/seed{{seed}}/selected/{{snapshot}}-{{res}}px.pt",
+    log:
+        f"{LOGS}/select/{{experiment}}-seed{{seed}}-{{snapshot}}-{{res}}px.log",
+    benchmark:
+        f"{BENCH}/select/{{experiment}}-seed{{seed}}-{{snapshot}}-{{res}}px.tsv"
+    params:
+        ckpt=checkpoint_dir,
+    conda:
+        "../envs/pegan.yaml"
+    shell:
+        "pegan select-snapshot {input} --checkpoint-dir {params.ckpt} "
+        "--budget {wildcards.snapshot} --scale {wildcards.res} --out {output} > {log} 2>&1"
