@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("pegan.cli", "validate the config (schema + cross-references)"),
     "list": ("pegan.cli", "list the experiments, tables and presets of the registry"),
     "show": ("pegan.cli", "print the resolved settings of an experiment under a preset"),
+    "table": ("pegan.tables", "regenerate a paper table (CSV) from evaluation results"),
+    "compare": ("pegan.compare", "compare reproduced tables with the reported numbers and claims"),
 }
 
 

@@ -139,6 +139,7 @@ def _fill_defaults(config: dict) -> dict:
     metrics.setdefault("vgg16_path", None)
     metrics.setdefault("pr_k", 3)
     config.setdefault("tolerances", {})
+    config.setdefault("claims", [])
     for preset in config.get("presets", {}).values():
         preset.setdefault("device", "auto")
         cap = preset.setdefault("capacity", {})
@@ -315,6 +316,24 @@ def check(config: Mapping) -> list[str]:
                         sw.get("scales", [sw["resolution"]])) / 2:
                     errors.append(f"{where}.columns[{j}].scale: {col['scale']} is far below what "
                                   f"experiments.{exp_name} generates")
+    ids = [c["id"] for c in config.get("claims", [])]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        errors.append(f"claims: duplicate id {dup!r}")
+    for i, claim in enumerate(config.get("claims", [])):
+        where = f"claims[{i}]"
+        table = tables.get(claim["table"])
+        if table is None:
+            errors.append(f"{where}.table: {claim['table']!r} is not a table")
+            continue
+        if claim["column"] not in [c["key"] for c in table["columns"]]:
+            errors.append(f"{where}.column: {claim['column']!r} is not a column of {claim['table']}")
+        row_ids = {str(r["id"]) for r in table["rows"]}
+        for key in ("better", "worse", "best"):
+            if key in claim and str(claim[key]) not in row_ids:
+                errors.append(f"{where}.{key}: {claim[key]!r} is not a row of {claim['table']}")
+        for row in claim.get("among", []):
+            if str(row) not in row_ids:
+                errors.append(f"{where}.among: {row!r} is not a row of {claim['table']}")
     return errors
 
 

@@ -8,8 +8,10 @@ All sizes here are preset pixels.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 from pegan.config import ExperimentSpec, resolve
@@ -28,6 +30,26 @@ class Evaluation:
     @property
     def metrics(self) -> list[str]:
         return self.metricset.split("-")
+
+
+_METRICS_NAME = re.compile(
+    r"(?P<experiment>[a-z0-9][a-z0-9-]*)/seed(?P<seed>\d+)/"
+    r"(?P<snapshot>final|\d+(?:\.\d+)?M)-(?P<scale>\d+)px-(?P<metricset>[a-z]+(?:-[a-z]+)*)\.json$")
+
+
+def metrics_path(root: str, experiment: str, seed: int | str, ev: Evaluation) -> str:
+    """Where the workflow keeps the result of one evaluation of one run."""
+    return f"{root}/{experiment}/seed{seed}/{ev.snapshot}-{ev.scale}px-{ev.metricset}.json"
+
+
+def parse_metrics_path(path: str | Path) -> tuple[Evaluation, int]:
+    """Inverse of :func:`metrics_path`: (evaluation, seed)."""
+    match = _METRICS_NAME.search(Path(path).as_posix())
+    if not match:
+        raise ValueError(f"{path} is not named like a pegan metrics file "
+                         "(<experiment>/seed<N>/<snapshot>-<scale>px-<metrics>.json)")
+    g = match.groupdict()
+    return Evaluation(g["experiment"], g["snapshot"], int(g["scale"]), g["metricset"]), int(g["seed"])
 
 
 @dataclass(frozen=True)

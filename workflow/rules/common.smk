@@ -97,8 +97,7 @@ def eval_real_data(wildcards):
 
 
 def metrics_file(experiment, seed, ev):
-    return (f"{OUT}/metrics/{experiment}/seed{seed}/"
-            f"{ev.snapshot}-{ev.scale}px-{ev.metricset}.json")
+    return plan.metrics_path(f"{OUT}/metrics", experiment, seed, ev)
 
 
 def table_inputs(wildcards):

@@ -5,12 +5,13 @@ rule table:
     input:
         table_inputs,
     output:
-        report(
+        csv=report(
             f"{OUT}/tables/{{table}}.csv",
             caption="../report/table.rst",
             category="Tables",
             labels={"table": "{table}"},
         ),
+        provenance=f"{OUT}/tables/{{table}}.provenance.json",
     log:
         f"{LOGS}/tables/{{table}}.log",
     benchmark:
@@ -20,16 +21,23 @@ rule table:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan table {wildcards.table} --preset {params.preset} --out {output} {input} > {log} 2>&1"
+        "pegan table {wildcards.table} --preset {params.preset} --out {output.csv} {input} > {log} 2>&1"
 
 
 rule compare:
     input:
         tables=expand(f"{OUT}/tables/{{table}}.csv", table=list(config["tables"])),
+        provenance=expand(
+            f"{OUT}/tables/{{table}}.provenance.json", table=list(config["tables"])
+        ),
         reported=[table["reported"] for table in config["tables"].values()],
+        protocols="results/reported/protocols.yaml",
     output:
         md=report(f"{OUT}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
-        csv=f"{OUT}/comparison.csv",
+        csv=report(
+            f"{OUT}/comparison.csv", caption="../report/comparison.rst", category="Comparison"
+        ),
+        claims=f"{OUT}/comparison-claims.csv",
     log:
         f"{LOGS}/compare.log",
     benchmark:

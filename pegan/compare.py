@@ -1,0 +1,346 @@
+"""Reported versus reproduced: every table cell and every qualitative claim of the paper.
+
+Per cell: reported value, reproduced mean (± std over seeds, n), delta, relative delta, the
+tolerance ``max(abs, rel * |reported|)`` of the metric (config ``tolerances``) and a verdict:
+
+* ``within`` / ``outside`` the tolerance,
+* ``missing`` (no reproduced value), ``no reference`` (the paper prints none).
+
+Independently, ``comparable`` says whether both sides used the same protocol; the notes name
+every difference (preset not ``paper``, Inception vs VGG16 features for P&R, clean vs legacy
+FID, sample counts). A ``regression`` is a comparable cell outside its tolerance in the worse
+direction.
+
+Claims (config ``claims``) are checked on the reproduced means and, as a check of how the
+claim is encoded, on the reported numbers: ``held`` / ``not held`` / ``not comparable``
+(a value missing). With several seeds, the 95% t-interval of the difference is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from pegan import io
+from pegan.config import REPO_ROOT
+from pegan.errors import PeganError
+from pegan.tables import LOWER_IS_BETTER, read_table
+
+log = logging.getLogger(__name__)
+
+FAIL_MODES = ("never", "regression", "outside", "claims")
+
+
+@dataclass
+class CellResult:
+    table: str
+    row: str
+    column: str
+    metric: str
+    reported: float
+    reproduced: float
+    std: float
+    n: int
+    delta: float
+    rel_delta: float
+    tolerance: float
+    verdict: str
+    comparable: bool
+    regression: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimResult:
+    id: str
+    text: str
+    table: str
+    column: str
+    reproduced: str          # held | not held | not comparable
+    reported: str
+    margin: float            # worse - better in "lower is better" orientation (>0: held)
+    ci95: tuple[float, float] | None
+    detail: str
+
+
+# ------------------------------------------------------------------------- protocols
+
+
+def load_reported_protocols(path: str | Path | None = None) -> dict:
+    path = Path(path) if path else REPO_ROOT / "results" / "reported" / "protocols.yaml"
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+
+
+def protocol_notes(metric: str, reported: Mapping | None, reproduced: Mapping | None,
+                   preset: str) -> list[str]:
+    """Human-readable differences between the reported and the reproduced protocol."""
+    notes = []
+    if preset != "paper":
+        notes.append(f"preset {preset} (paper protocol needs preset paper)")
+    if not reported:
+        notes.append("reported protocol unknown")
+        return notes
+    if not reproduced:
+        return notes
+    rep_net, our_net = reported.get("network"), reproduced.get("network")
+    if rep_net and our_net and not _same_network(rep_net, our_net):
+        notes.append(f"features {our_net} vs reported {rep_net}")
+    if metric in ("fid", "kid") and reported.get("mode") and reproduced.get("mode") \
+            and reported["mode"] != reproduced["mode"]:
+        notes.append(f"FID mode {reproduced['mode']} vs reported {reported['mode']}")
+    for key in ("num_fake", "num_real"):
+        if reported.get(key) and reproduced.get(key) and int(reported[key]) != int(reproduced[key]):
+            notes.append(f"{key} {reproduced[key]} vs reported {reported[key]}")
+    return notes
+
+
+def _same_network(a: str, b: str) -> bool:
+    a, b = a.lower(), b.lower()
+    return ("vgg" in a) == ("vgg" in b) and ("pytorch-fid" in a) == ("pytorch-fid" in b)
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+def _tolerance(tolerances: Mapping, metric: str, reported: float) -> float:
+    tol = tolerances.get(metric)
+    if tol is None or math.isnan(reported):
+        return math.nan
+    return max(float(tol["abs"]), float(tol["rel"]) * abs(reported))
+
+
+def compare_table(config: Mapping, table: str, reproduced: pd.DataFrame, provenance: Mapping,
+                  reported: pd.DataFrame, reported_protocol: Mapping | None,
+                  preset: str) -> list[CellResult]:
+    spec = config["tables"][table]
+    reproduced = reproduced.set_index("row")
+    reported = reported.set_index("row")
+    out = []
+    for row in spec["rows"]:
+        row_id = str(row["id"])
+        for col in spec["columns"]:
+            key, metric = col["key"], col["metric"]
+            if key in row.get("skip", []):
+                continue
+            rep = _get(reported, row_id, key)
+            ours = _get(reproduced, row_id, key)
+            std = _get(reproduced, row_id, f"{key}_std")
+            cell_prov = provenance.get("cells", {}).get(row_id, {}).get(key, {})
+            n = len(cell_prov.get("per_seed", {})) if cell_prov else (0 if math.isnan(ours) else 1)
+            ours_protocol = cell_prov.get("protocol") if cell_prov else None
+            rep_protocol = (reported_protocol or {}).get(metric)
+            notes = protocol_notes(metric, rep_protocol, ours_protocol, preset)
+            delta = ours - rep
+            rel = delta / abs(rep) if rep and not math.isnan(rep) else math.nan
+            tol = _tolerance(config.get("tolerances", {}), metric, rep)
+            if math.isnan(rep):
+                verdict = "no reference"
+            elif math.isnan(ours):
+                verdict = "missing"
+            elif math.isnan(tol):
+                verdict = "no tolerance"
+            else:
+                verdict = "within" if abs(delta) <= tol else "outside"
+            worse = delta > 0 if LOWER_IS_BETTER[metric] else delta < 0
+            comparable = not notes and verdict in ("within", "outside")
+            out.append(CellResult(table, row_id, key, metric, rep, ours, std, n, delta, rel, tol,
+                                  verdict, comparable, comparable and verdict == "outside" and worse,
+                                  notes))
+    return out
+
+
+def _get(frame: pd.DataFrame, row: str, key: str) -> float:
+    if key not in frame.columns or row not in frame.index:
+        return math.nan
+    value = frame.loc[row, key]
+    return float(value) if pd.notna(value) else math.nan
+
+
+# ---------------------------------------------------------------------------- claims
+
+
+def _oriented(metric: str, x: float) -> float:
+    """Value in 'lower is better' orientation."""
+    return x if LOWER_IS_BETTER[metric] else -x
+
+
+def _pair_margin(metric: str, better: float, worse: float) -> float:
+    return _oriented(metric, worse) - _oriented(metric, better)
+
+
+def _claim_verdict(metric: str, pairs: list[tuple[float, float]]) -> tuple[str, float]:
+    """pairs of (better, worse) values; held if every pair has a positive margin."""
+    if any(math.isnan(b) or math.isnan(w) for b, w in pairs):
+        return "not comparable", math.nan
+    margin = min(_pair_margin(metric, b, w) for b, w in pairs)
+    return ("held" if margin > 0 else "not held"), margin
+
+
+def _t_interval(diffs: Sequence[float]) -> tuple[float, float] | None:
+    if len(diffs) < 2:
+        return None
+    from scipy import stats
+
+    mean, sem = float(np.mean(diffs)), float(np.std(diffs, ddof=1) / math.sqrt(len(diffs)))
+    half = float(stats.t.ppf(0.975, len(diffs) - 1)) * sem
+    return (mean - half, mean + half)
+
+
+def check_claims(config: Mapping, reproduced: Mapping[str, tuple[pd.DataFrame, dict]],
+                 reported: Mapping[str, pd.DataFrame]) -> list[ClaimResult]:
+    out = []
+    for claim in config.get("claims", []):
+        table, key = claim["table"], claim["column"]
+        metric = next(c["metric"] for c in config["tables"][table]["columns"] if c["key"] == key)
+        if "best" in claim:
+            best = str(claim["best"])
+            others = [str(r) for r in claim["among"] if str(r) != best]
+            pairs_ids = [(best, o) for o in others]
+        else:
+            pairs_ids = [(str(claim["better"]), str(claim["worse"]))]
+        repro_frame, prov = reproduced.get(table, (None, {}))
+        rep_frame = reported.get(table)
+
+        def values(frame, ids):
+            if frame is None:
+                return [(math.nan, math.nan)] * len(ids)
+            indexed = frame.set_index("row")
+            return [(_get(indexed, b, key), _get(indexed, w, key)) for b, w in ids]
+
+        ours, margin = _claim_verdict(metric, values(repro_frame, pairs_ids))
+        theirs, _ = _claim_verdict(metric, values(rep_frame, pairs_ids))
+        ci = None
+        if len(pairs_ids) == 1 and prov:
+            b, w = pairs_ids[0]
+            seeds_b = prov.get("cells", {}).get(b, {}).get(key, {}).get("per_seed", {})
+            seeds_w = prov.get("cells", {}).get(w, {}).get(key, {}).get("per_seed", {})
+            common = sorted(set(seeds_b) & set(seeds_w))
+            ci = _t_interval([_pair_margin(metric, seeds_b[s], seeds_w[s]) for s in common])
+        detail = ", ".join(f"{b} vs {w}" for b, w in pairs_ids)
+        out.append(ClaimResult(claim["id"], claim["text"], table, key, ours, theirs, margin, ci, detail))
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def render_markdown(preset: str, cells: list[CellResult], claims: list[ClaimResult],
+                    titles: Mapping[str, str]) -> str:
+    counts = pd.Series([c.verdict for c in cells]).value_counts().to_dict() if cells else {}
+    comparable = sum(c.comparable for c in cells)
+    regressions = sum(c.regression for c in cells)
+    held = sum(c.reproduced == "held" for c in claims)
+    lines = [
+        f"# pegan: reported vs reproduced ({preset} preset)",
+        "",
+        f"**Cells:** {len(cells)} — " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + f"; {comparable} with the paper's protocol; {regressions} regressions.",
+        f"**Claims:** {held}/{len(claims)} held in the reproduction "
+        f"({sum(c.reproduced == 'not held' for c in claims)} not held, "
+        f"{sum(c.reproduced == 'not comparable' for c in claims)} not comparable); "
+        f"{sum(c.reported == 'held' for c in claims)}/{len(claims)} hold in the reported numbers.",
+        "",
+    ]
+    if preset != "paper":
+        lines += [f"> The **{preset}** preset runs the paper's code paths at a small scale: its "
+                  "numbers are not comparable with the paper's; deltas are shown for completeness.",
+                  ""]
+    lines += ["## Claims", "",
+              "| claim | table | column | reproduced | margin | 95% CI | reported |",
+              "|---|---|---|---|---|---|---|"]
+    for c in claims:
+        ci = "—" if c.ci95 is None else f"[{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
+        lines.append(f"| {c.text} | {c.table} | {c.column} | {c.reproduced} | {_fmt(c.margin)} "
+                     f"| {ci} | {c.reported} |")
+    for table in dict.fromkeys(c.table for c in cells):
+        lines += ["", f"## {titles.get(table, table)}", "",
+                  "| row | column | reported | reproduced | n | Δ | Δ % | tol. | verdict | protocol |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for c in (c for c in cells if c.table == table):
+            ours = _fmt(c.reproduced) + ("" if math.isnan(c.std) else f" ± {_fmt(c.std)}")
+            rel = "—" if math.isnan(c.rel_delta) else f"{100 * c.rel_delta:+.1f}"
+            notes = "same" if c.comparable else ("; ".join(c.notes) or "—")
+            lines.append(f"| {c.row} | {c.column} | {_fmt(c.reported)} | {ours} | {c.n} | "
+                         f"{_fmt(c.delta)} | {rel} | {_fmt(c.tolerance)} | {c.verdict} | {notes} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare(config: Mapping, table_files: Sequence[str | Path], preset: str,
+            reported_protocols: Mapping | None = None) -> tuple[list[CellResult], list[ClaimResult]]:
+    reproduced = {}
+    for path in table_files:
+        name = Path(path).stem
+        if name not in config["tables"]:
+            raise PeganError(f"{path}: {name!r} is not a table of the config")
+        reproduced[name] = read_table(path)
+    protocols = load_reported_protocols() if reported_protocols is None else reported_protocols
+    reported, cells = {}, []
+    for name, (frame, prov) in reproduced.items():
+        rep_path = REPO_ROOT / config["tables"][name]["reported"]
+        if not rep_path.is_file():
+            raise PeganError(f"reported numbers {rep_path} not found (tables.{name}.reported)")
+        reported[name] = pd.read_csv(rep_path, dtype={"row": str})
+        cells += compare_table(config, name, frame, prov, reported[name], protocols.get(name), preset)
+    return cells, check_claims(config, reproduced, reported)
+
+
+def write_outputs(cells: list[CellResult], claims: list[ClaimResult], preset: str,
+                  titles: Mapping[str, str], md_path: str | Path, csv_path: str | Path | None) -> None:
+    io.write_text(md_path, render_markdown(preset, cells, claims, titles))
+    if csv_path:
+        frame = pd.DataFrame([{**asdict(c), "notes": "; ".join(c.notes)} for c in cells])
+        io.write_text(csv_path, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        claims_frame = pd.DataFrame([{**asdict(c), "ci95": "" if c.ci95 is None else
+                                      f"{c.ci95[0]:.6g},{c.ci95[1]:.6g}"} for c in claims])
+        io.write_text(Path(csv_path).with_name(Path(csv_path).stem + "-claims.csv"),
+                      claims_frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+
+
+def exit_status(cells: list[CellResult], claims: list[ClaimResult], fail_on: str) -> int:
+    if fail_on == "regression" and any(c.regression for c in cells):
+        return 1
+    if fail_on == "outside" and any(c.comparable and c.verdict == "outside" for c in cells):
+        return 1
+    if fail_on == "claims" and any(c.reproduced == "not held" for c in claims):
+        return 1
+    return 0
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def add_args(p) -> None:
+    p.add_argument("tables", nargs="+", help="reproduced table CSVs written by `pegan table`")
+    p.add_argument("--out", required=True, help="comparison Markdown file")
+    p.add_argument("--csv", default=None, help="per-cell CSV (claims go to <stem>-claims.csv)")
+    p.add_argument("--config", default=None)
+    p.add_argument("--preset", default=None)
+    p.add_argument("--fail-on", choices=FAIL_MODES, default="never",
+                   help="exit 1 on: a regression (comparable cell outside tolerance, worse), any "
+                        "comparable cell outside tolerance, or a claim not held")
+
+
+def run(args) -> int:
+    from pegan import config as pconfig
+
+    cfg = pconfig.load(args.config, {"preset": args.preset} if args.preset else None)
+    preset = args.preset or cfg["preset"]
+    cells, claims = compare(cfg, args.tables, preset)
+    titles = {name: t["title"].split(":")[0] for name, t in cfg["tables"].items()}
+    write_outputs(cells, claims, preset, titles, args.out, args.csv)
+    status = exit_status(cells, claims, args.fail_on)
+    held = sum(c.reproduced == "held" for c in claims)
+    print(f"comparison: {len(cells)} cells, {sum(c.comparable for c in cells)} comparable, "
+          f"{sum(c.regression for c in cells)} regressions; claims held {held}/{len(claims)} -> {args.out}")
+    return status
