@@ -19,6 +19,9 @@ from pegan.errors import PeganError
 # Generator and Discriminator. Modules are imported on first use.
 FAMILIES: dict[str, str] = {
     "stylegan2": "pegan.models.stylegan2",
+    "pggan": "pegan.models.pggan",
+    "dcgan": "pegan.models.dcgan",
+    "singan": "pegan.models.singan",
 }
 
 
