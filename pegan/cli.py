@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("pegan.cli", "print the resolved settings of an experiment under a preset"),
     "table": ("pegan.tables", "regenerate a paper table (CSV) from evaluation results"),
     "compare": ("pegan.compare", "compare reproduced tables with the reported numbers and claims"),
+    "figure": ("pegan.figures", "regenerate a figure of the paper from code and runs"),
 }
 
 

@@ -22,7 +22,20 @@ RUNS = plan.runs(config, PRESET)
 EVALUATIONS = plan.evaluations(config, PRESET)
 PRESET_CFG = config["presets"][PRESET]
 METRICS_CFG = config["metrics"]
-FIGURES = ["encodings", "padding-statistics", "mspie-scales", "singan-samples"]
+FIGURES = [
+    "encodings",
+    "padding-statistics",
+    "mspie-scales",
+    "singan-samples",
+    *(f"samples-{table}" for table in config["tables"]),
+    *(f"bars-{table}" for table in config["tables"]),
+    # training curves of the snapshot-selection metric, for tables that select snapshots
+    *(
+        f"curves-{table}"
+        for table, spec in config["tables"].items()
+        if any(col["snapshot"] != "final" for col in spec["columns"])
+    ),
+]
 
 
 wildcard_constraints:
@@ -111,14 +124,28 @@ def table_inputs(wildcards):
 
 
 def final_models(experiments):
-    return [f"{run_dir(e, s)}/final.pt" for e in experiments for s in PRESET_CFG["seeds"]]
+    """Final models of the first seed (figures show one run per experiment)."""
+    return [f"{run_dir(e, PRESET_CFG['seeds'][0])}/final.pt" for e in experiments]
+
+
+def table_experiments(table):
+    return list(dict.fromkeys(row["experiment"] for row in config["tables"][table]["rows"]))
 
 
 def figure_inputs(wildcards):
-    if wildcards.figure == "mspie-scales":
+    name = wildcards.figure
+    if name == "mspie-scales":
         return final_models(plan.mspie_experiments(config))
-    if wildcards.figure == "singan-samples":
+    if name == "singan-samples":
         return final_models(plan.singan_experiments(config))
+    kind, _, table = name.partition("-")
+    if kind == "samples":
+        return final_models(table_experiments(table))
+    if kind == "curves":
+        seed = PRESET_CFG["seeds"][0]
+        return [f"{run_dir(e, seed)}/snapshots.jsonl" for e in table_experiments(table)]
+    if kind == "bars":
+        return f"{OUT}/tables/{table}.csv"
     return []
 
 
