@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "table": ("pegan.tables", "regenerate a paper table (CSV) from evaluation results"),
     "compare": ("pegan.compare", "compare reproduced tables with the reported numbers and claims"),
     "figure": ("pegan.figures", "regenerate a figure of the paper from code and runs"),
+    "real-features": ("pegan.metrics.real_features", "Inception features of a dataset's first N images (cached FID statistics)"),
+    "prepare-data": ("pegan.data.prepare", "write a dataset as a zip of square PNGs at one size"),
+    "train": ("pegan.train.cli", "train or resume one experiment (checkpoints, snapshots)"),
+    "select-snapshot": ("pegan.train.select", "pick the best snapshot before an image budget"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Metrics: FID/KID (clean-fid), improved precision/recall, SWD; one file per metric."""

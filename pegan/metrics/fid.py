@@ -1,0 +1,142 @@
+"""FID and KID through clean-fid's own functions (Parmar et al., CVPR 2022; clean-fid 0.1.35).
+
+* Feature extraction: clean-fid's loader and resizer (``get_files_features``, ``build_resizer``,
+  ``get_batch_features``) in front of a locally resolved Inception (:mod:`.inception`).
+* ``mode="clean"`` (default): PIL bicubic resize to 299 per channel in float, no quantisation.
+* ``mode="legacy_pytorch"``: MMGeneration's protocol, bilinear ``F.interpolate`` to 299
+  (``align_corners=False``) and pytorch-fid's Inception weights.
+* FID: ``cleanfid.fid.frechet_distance`` on ``np.mean`` / ``np.cov(rowvar=False)``, as
+  ``cleanfid.fid.fid_from_feats`` does.
+* KID: ``cleanfid.fid.kernel_distance`` (100 subsets of at most 1000, cubic kernel) with its
+  global-numpy subset draws seeded and the global state restored afterwards.
+
+Generated images are quantised to uint8 before the resizer, exactly like image files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from pegan.metrics.images import ImageSet
+from pegan.metrics.inception import InceptionSource, load_inception, resolve_inception
+
+log = logging.getLogger(__name__)
+
+MODES = ("clean", "legacy_pytorch")
+VERSION = "fid-1"   # bump when pegan's FID/KID protocol changes
+
+
+@contextlib.contextmanager
+def _scoped_warnings() -> Iterator[None]:
+    """clean-fid's PyTorch resizer calls warnings.filterwarnings("ignore") globally: scope it."""
+    with warnings.catch_warnings():
+        yield
+
+
+class FeatureExtractor:
+    """Inception pool3 features [N, 2048] of uint8 images, with clean-fid's resize for `mode`.
+
+    Args:
+        mode: ``clean`` or ``legacy_pytorch``.
+        inception_path: explicit weights (file or folder); None: the default resolution order.
+        device: where the network runs.
+        batch_size: images per network call.
+    """
+
+    def __init__(self, mode: str = "clean", inception_path: str | None = None,
+                 device: str | torch.device = "cpu", batch_size: int = 32) -> None:
+        from cleanfid.resize import build_resizer
+
+        self.source: InceptionSource = resolve_inception(mode, inception_path)
+        self.mode = mode
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.model = load_inception(self.source, self.device)
+        with _scoped_warnings():
+            self.resize = build_resizer(mode)
+
+    def protocol(self) -> dict:
+        return {"mode": self.mode, "network": self.source.describe()}
+
+    @torch.no_grad()
+    def images(self, images: torch.Tensor) -> np.ndarray:
+        """Features of uint8 [N, 3, H, W] RGB images (any device)."""
+        from cleanfid.fid import get_batch_features
+
+        out = []
+        imgs = images.detach().cpu().numpy().transpose(0, 2, 3, 1)   # [N, H, W, 3] uint8
+        with _scoped_warnings():
+            for start in range(0, len(imgs), self.batch_size):
+                resized = [self.resize(im).transpose(2, 0, 1)
+                           for im in imgs[start:start + self.batch_size]]
+                batch = torch.from_numpy(np.stack(resized).astype(np.float32, copy=False))
+                out.append(get_batch_features(batch, self.model, self.device))
+        if not out:
+            return np.zeros((0, 2048), np.float32)
+        return np.concatenate(out)
+
+    def image_set(self, images: ImageSet) -> np.ndarray:
+        """Features of an image folder/zip through clean-fid's own file loader."""
+        from cleanfid.fid import get_files_features
+
+        files, fdir = images.clean_fid_files()
+        with _scoped_warnings():
+            return get_files_features(files, self.model, num_workers=0,
+                                      batch_size=self.batch_size, device=self.device,
+                                      mode=self.mode, fdir=fdir, verbose=False)
+
+
+def stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) exactly as clean-fid computes them."""
+    return np.mean(features, axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
+                     sigma2: np.ndarray) -> float:
+    """clean-fid's Fréchet distance, with scipy's `sqrtm(disp=...)` deprecation silenced here."""
+    from cleanfid.fid import frechet_distance as cleanfid_frechet
+
+    from scipy.linalg import LinAlgWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*disp.*", category=DeprecationWarning)
+        # Fewer images than feature dimensions (2048) make the covariances singular; the
+        # value is still defined (clean-fid's eps/imaginary-part guards apply).
+        warnings.filterwarnings("ignore", category=LinAlgWarning)
+        return float(cleanfid_frechet(mu1, sigma1, mu2, sigma2))
+
+
+def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
+    """FID between two feature sets (``cleanfid.fid.fid_from_feats``)."""
+    if len(real) < 2 or len(fake) < 2:
+        raise ValueError("FID needs at least 2 images per set")
+    return frechet_distance(*stats(fake), *stats(real))
+
+
+@contextlib.contextmanager
+def seeded_numpy(seed: int) -> Iterator[None]:
+    """Seed numpy's global RNG for clean-fid's KID subsets; restore the caller's state after."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def kid_from_features(real: np.ndarray, fake: np.ndarray, seed: int = 0,
+                      num_subsets: int = 100, max_subset_size: int = 1000) -> float:
+    """KID (unbiased cubic-kernel MMD², raw; papers print x10³): ``cleanfid.fid.kernel_distance``."""
+    from cleanfid.fid import kernel_distance
+
+    if min(len(real), len(fake)) < 2:
+        raise ValueError("KID needs at least 2 images per set")
+    with seeded_numpy(seed):
+        return float(kernel_distance(real, fake, num_subsets=num_subsets,
+                                     max_subset_size=max_subset_size))
