@@ -1,0 +1,370 @@
+"""The generic training loop: checkpoint/resume, time budget, NaN guard, snapshots, logs, DDP.
+
+Everything family-specific is in the recipe (:mod:`pegan.train.recipe`). Files, all in the
+checkpoint dir (outside the workflow's declared outputs, so a retry never deletes them):
+
+    config.json        the resolved spec, settings and config hash of the run
+    ckpt-*.pt          resumable checkpoints (the last K)
+    snapshot-*.pt      G_ema snapshots (pegan.snapshot format) at the spec's image counts
+    snapshots.jsonl    one line per snapshot: kimg, paper Mimg, file, fid@<scale>
+    train.jsonl        losses and timings
+    events.jsonl       start / resume / checkpoint / snapshot / stop / diverged / done
+    exit-status.json   how the last attempt ended (read by the torchrun launcher)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from pegan.config import ExperimentSpec
+from pegan.data.loader import ImageDataset, IterationSampler, real_batches
+from pegan.errors import PeganError
+from pegan.io import atomic_path, write_json, write_text
+from pegan.train import distributed, recipe_class
+from pegan.train.budget import RESUME_EXIT_STATUS, TimeBudget
+from pegan.train.checkpoint import CheckpointStore, capture_rng, config_hash, restore_rng
+from pegan.train.logs import JsonlLog
+from pegan.train.recipe import Recipe, Schedule, parse_settings
+
+log = logging.getLogger(__name__)
+
+DIVERGED_EXIT_STATUS = 3
+# Spec fields that do not change the training trajectory (left out of the config hash).
+_UNHASHED_SPEC_FIELDS = ("samples", "device", "gpus")
+
+
+class TrainingDiverged(PeganError):
+    """A loss became NaN or Inf."""
+
+    exit_code = DIVERGED_EXIT_STATUS
+
+
+@dataclass
+class RunOptions:
+    """Where a run reads and writes, and how it behaves on a cluster."""
+
+    checkpoint_dir: Path
+    data: Path
+    seed: int = 0
+    out: Path | None = None                  # final snapshot (the workflow's declared output)
+    snapshot_log: Path | None = None         # copy of snapshots.jsonl (declared output)
+    selection: list[tuple[int, Path]] = field(default_factory=list)   # (scale px, real features)
+    deadline: float | None = None            # epoch seconds (see pegan.train.budget.deadline)
+    checkpoint_every: int | None = None      # iterations; None: min(10000, snapshot interval)
+    keep_checkpoints: int = 3
+    log_every: int = 10                      # iterations per train.jsonl line
+    workers: int = 0                         # data-loading processes per rank
+    settings: dict = field(default_factory=dict)   # recipe settings overrides
+    device: str | None = None                # overrides spec.device ('cpu', 'cuda', 'auto')
+    progress: bool = True
+    stop_after: int | None = None            # stop (as for the budget) after this many iterations
+    inception_path: str | None = None        # for the selection metric
+
+
+def resolve_device(wanted: str) -> torch.device:
+    if wanted == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise PeganError(f"device {wanted!r} asked for, but no CUDA GPU is visible; "
+                         "use a GPU node or a CPU preset (smoke, mini)")
+    return torch.device(wanted)
+
+
+@contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run a side computation (e.g. the snapshot metric) without touching the training RNGs."""
+    state = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(state)
+
+
+def train(spec: ExperimentSpec, options: RunOptions) -> int:
+    """Train (or resume) one run; returns 0 when done, RESUME_EXIT_STATUS when it stopped for
+    the time budget. Raises TrainingDiverged on a NaN/Inf loss."""
+    device = resolve_device(options.device or spec.device)
+    rank, world, local_rank = distributed.init(device.type == "cuda")
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+    try:
+        return _Run(spec, options, device, rank, world).run()
+    finally:
+        distributed.shutdown()
+
+
+class _Run:
+    def __init__(self, spec: ExperimentSpec, opts: RunOptions, device: torch.device,
+                 rank: int, world: int) -> None:
+        from pegan.train.recipe import TrainContext
+
+        self.spec, self.opts = spec, opts
+        self.main = rank == 0
+        self.ckpt_dir = Path(opts.checkpoint_dir)
+        if self.main:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        cls = recipe_class(spec.arch)
+        settings = parse_settings(cls.Settings, opts.settings)
+        # Models are built from the run seed alone (identical on every rank) ...
+        _seed_all(opts.seed, 0)
+        self.ctx = TrainContext(device=device, seed=opts.seed, rank=rank, world_size=world)
+        self.recipe: Recipe = cls(spec, self.ctx, settings)
+        # ... and each rank then draws its own latents and noise.
+        _seed_all(opts.seed, rank + 1)
+        self.schedule: Schedule = self.recipe.schedule()
+        if self.schedule.images_per_iteration % world:
+            raise PeganError(f"batch {self.schedule.images_per_iteration} cannot be split over "
+                             f"{world} processes; choose a --gpus that divides it")
+        self.dataset = ImageDataset(opts.data, self.recipe.data_resolution())
+        self.sampler = IterationSampler(len(self.dataset), self.schedule.images_per_iteration,
+                                        opts.seed, flip=self.recipe.flip)
+        spec_fields = {k: v for k, v in spec.to_dict().items() if k not in _UNHASHED_SPEC_FIELDS}
+        self.config = {"spec": spec_fields, "seed": opts.seed, "arch": spec.arch,
+                       "settings": dataclasses.asdict(settings), "world_size": world,
+                       "num_images": len(self.dataset), "data_resolution": self.dataset.resolution}
+        self.hash = config_hash(self.config)
+        self.store = CheckpointStore(self.ckpt_dir, keep=opts.keep_checkpoints)
+        self.events = JsonlLog(self.ckpt_dir / "events.jsonl", self.main)
+        self.train_log = JsonlLog(self.ckpt_dir / "train.jsonl", self.main)
+        self.snap_log = JsonlLog(self.ckpt_dir / "snapshots.jsonl", self.main)
+        self.budget = TimeBudget(opts.deadline)
+        every = opts.checkpoint_every
+        if every is None:
+            # official: every 10k iterations; smaller runs: every snapshot interval
+            every = max(1, min(10000, self.schedule.snapshot_iterations[0]))
+        self.checkpoint_every = every
+        self.metric_seconds = 0.0
+        self.last_checkpoint: str | None = None
+        self._fid = _selection_metric() if opts.selection and self.main else None
+
+    # ----------------------------------------------------------------------- run
+    def run(self) -> int:
+        total = self.schedule.total_iterations
+        start = self._resume()
+        if self.main:
+            write_json(self.ckpt_dir / "config.json", {"config_hash": self.hash, **self.config})
+        done = start
+        snapshots = set(self.schedule.snapshot_iterations)
+        batches = real_batches(self.dataset, self.sampler, start_iteration=start,
+                               rank=self.ctx.rank, world_size=self.ctx.world_size,
+                               device=self.ctx.device, workers=self.opts.workers)
+        bar = _progress(total, start, enabled=self.main and self.opts.progress)
+        window: dict[str, list[float]] = {}
+        window_start, window_iters = time.time(), 0
+        while done < total:
+            upcoming = self.metric_seconds if done + 1 in snapshots else 0.0
+            # the budget stops a run only after it made progress in this attempt
+            stop = (done > start and self.budget.exhausted(upcoming)) or (
+                self.opts.stop_after is not None and done >= self.opts.stop_after)
+            if distributed.any_true(stop, self.ctx.device):
+                bar.close()
+                return self._stop(done)
+            t0 = time.time()
+            out = self.recipe.step(next(batches), done)
+            values = self._check_finite(out.losses, done)
+            done += 1
+            self.budget.observe_step(time.time() - t0)
+            for k, v in {**values, **out.info}.items():
+                window.setdefault(k, []).append(v)
+            window_iters += 1
+            sec_per_kimg = (time.time() - window_start) / max(
+                1e-9, self.schedule.kimg(window_iters))
+            bar.update(1)
+            bar.set_postfix_str(_postfix(self.schedule.kimg(done), sec_per_kimg, values, out.info),
+                                refresh=False)
+            if done % self.opts.log_every == 0 or done == total:
+                self._log(done, window, window_iters, time.time() - window_start)
+                window, window_start, window_iters = {}, time.time(), 0
+            if done in snapshots:
+                self._snapshot(done)
+            if done % self.checkpoint_every == 0 or done in snapshots or done == total:
+                self._checkpoint(done)
+        bar.close()
+        return self._finish(done)
+
+    # ------------------------------------------------------------------- resume
+    def _resume(self) -> int:
+        state = self.store.load_latest(self.hash)
+        if state is None:
+            self.events.event("start", config_hash=self.hash, total_iterations=self.schedule.total_iterations,
+                              world_size=self.ctx.world_size)
+            for jl in (self.train_log, self.snap_log):
+                jl.truncate("iterations", 0)
+            return 0
+        if len(state["rng"]) != self.ctx.world_size:
+            raise PeganError(f"{state['path']} was written by {len(state['rng'])} processes, "
+                             f"this run has {self.ctx.world_size}; resume with the same --gpus")
+        if state["data"]["num_images"] != len(self.dataset):
+            raise PeganError(f"the data changed since {state['path']} "
+                             f"({state['data']['num_images']} images, now {len(self.dataset)})")
+        self.recipe.load_state_dict(state["recipe"])
+        restore_rng(state["rng"][self.ctx.rank])
+        done = int(state["iterations"])
+        self.last_checkpoint = state["path"]
+        for jl in (self.train_log, self.snap_log):
+            jl.truncate("iterations", done)
+        self.events.event("resume", checkpoint=Path(state["path"]).name, iterations=done,
+                          kimg=self.schedule.kimg(done))
+        log.info("resuming from %s (%d iterations, %.3f kimg)", state["path"], done,
+                 self.schedule.kimg(done))
+        return done
+
+    # --------------------------------------------------------------- per-iteration
+    def _check_finite(self, losses: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
+        names = list(losses)
+        values = torch.stack([losses[k].detach().float().reshape(()) for k in names]).cpu().tolist()
+        bad = [f"{k} = {v}" for k, v in zip(names, values) if not np.isfinite(v)]
+        if distributed.any_true(bool(bad), self.ctx.device):
+            kept = (f"the last good checkpoint {self.last_checkpoint} is kept"
+                    if self.last_checkpoint else "no checkpoint was written yet")
+            what = ", ".join(bad) if bad else "a loss on another rank is not finite"
+            message = (f"training diverged at iteration {iteration} "
+                       f"(kimg {self.schedule.kimg(iteration):.3f}): {what}; {kept}. Lower the "
+                       "learning rates (--set g_lr=... --set d_lr=...) or change the seed")
+            self.events.event("diverged", iteration=iteration, losses=dict(zip(names, values)),
+                              checkpoint=self.last_checkpoint)
+            self._write_status(DIVERGED_EXIT_STATUS, message)
+            raise TrainingDiverged(message)
+        return dict(zip(names, values))
+
+    def _log(self, done: int, window: dict[str, list[float]], iters: int, seconds: float) -> None:
+        kimg = self.schedule.kimg(done)
+        record = {"iterations": done, "kimg": round(kimg, 6),
+                  "mimg_paper": kimg / self.spec.kimg_per_mimg,
+                  "sec_per_iter": seconds / max(1, iters),
+                  "sec_per_kimg": seconds / max(1e-9, self.schedule.kimg(iters)),
+                  **{k: float(np.mean(v)) for k, v in window.items() if k != "scale"}}
+        if "scale" in window:
+            scales, counts = np.unique(np.asarray(window["scale"], dtype=int), return_counts=True)
+            record["scales"] = {str(s): int(c) for s, c in zip(scales, counts)}
+        self.train_log.append(record)
+
+    # ------------------------------------------------------- checkpoints, snapshots
+    def _checkpoint(self, done: int) -> None:
+        t0 = time.time()
+        rng = distributed.all_gather_object(capture_rng())
+        if self.main:
+            state = {"config_hash": self.hash, "iterations": done,
+                     "kimg": self.schedule.kimg(done), "recipe": self.recipe.state_dict(),
+                     "rng": rng, "data": self.sampler.state(done),
+                     "world_size": self.ctx.world_size, "config": self.config}
+            path = self.store.save(state)
+            self.last_checkpoint = str(path)
+            self.events.event("checkpoint", file=path.name, iterations=done,
+                              kimg=self.schedule.kimg(done))
+        distributed.barrier()
+        self.budget.observe_save(time.time() - t0)
+
+    def snapshot_path(self, done: int) -> Path:
+        return self.ckpt_dir / f"snapshot-{done:09d}.pt"
+
+    def _snapshot(self, done: int) -> None:
+        if self.main:
+            kimg = self.schedule.kimg(done)
+            path = self.snapshot_path(done)
+            self.recipe.write_snapshot(path, kimg=kimg)
+            t0 = time.time()
+            metrics = self._selection_metrics()
+            self.metric_seconds = time.time() - t0
+            record = {"iterations": done, "kimg": round(kimg, 6),
+                      "mimg": kimg / self.spec.kimg_per_mimg, "snapshot": path.name, **metrics}
+            self.snap_log.append(record)
+            self.events.event("snapshot", **record)
+        distributed.barrier()
+
+    def _selection_metrics(self) -> dict[str, float]:
+        if not self.opts.selection:
+            return {}
+        G = self.recipe.eval_generator()
+        out = {}
+        with preserved_rng(), torch.no_grad():
+            for scale, features in self.opts.selection:
+                out[f"fid@{scale}"] = float(self._fid(
+                    G, scale=scale, real_features=str(features),
+                    num=int(self.spec.samples.get("selection", 1000)), seed=self.opts.seed,
+                    device=str(self.ctx.device),
+                    batch_size=64 if self.ctx.device.type == "cuda" else 16,
+                    inception_path=self.opts.inception_path))
+        return out
+
+    # ------------------------------------------------------------------- endings
+    def _stop(self, done: int) -> int:
+        self._checkpoint(done)
+        if self.main:
+            remaining = self.budget.remaining_minutes()
+            self.events.event("stopped", iterations=done, kimg=self.schedule.kimg(done),
+                              reason="stop_after" if self.opts.stop_after is not None
+                              and done >= self.opts.stop_after else "time budget",
+                              minutes_left=remaining)
+            self._write_status(RESUME_EXIT_STATUS, "stopped for the time budget")
+            log.warning("stopped at iteration %d (%.3f kimg) to respect the time budget; "
+                        "checkpoint written, rerun to resume (exit status %d)", done,
+                        self.schedule.kimg(done), RESUME_EXIT_STATUS)
+        return RESUME_EXIT_STATUS
+
+    def _finish(self, done: int) -> int:
+        if self.main:
+            final = self.snapshot_path(self.schedule.total_iterations)
+            if not final.exists():           # removed by hand after the run finished
+                self.recipe.write_snapshot(final, kimg=self.schedule.kimg(done))
+            if self.opts.out is not None:
+                with atomic_path(self.opts.out) as tmp:
+                    shutil.copyfile(final, tmp)
+            if self.opts.snapshot_log is not None:
+                text = self.snap_log.path.read_text() if self.snap_log.path.exists() else ""
+                write_text(self.opts.snapshot_log, text)
+            self.events.event("done", iterations=done, kimg=self.schedule.kimg(done),
+                              out=str(self.opts.out) if self.opts.out else None)
+            self._write_status(0, "done")
+        distributed.barrier()
+        return 0
+
+    def _write_status(self, status: int, message: str) -> None:
+        if self.main:
+            write_json(self.ckpt_dir / "exit-status.json", {"status": status, "message": message})
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _seed_all(seed: int, stream: int) -> None:
+    torch.manual_seed(seed * 1_000_003 + stream)
+    np.random.seed([seed, stream])
+    random.seed(f"pegan-{seed}-{stream}")
+
+
+def _selection_metric():
+    try:
+        from pegan.evaluate import generator_fid
+    except ImportError as exc:
+        raise PeganError(f"the snapshot selection metric needs pegan.evaluate.generator_fid "
+                         f"({exc}); pass --selection-scales none to train without it") from None
+    return generator_fid
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, unit="it", desc="train", disable=not enabled,
+                mininterval=0.5 if tty else 30.0, dynamic_ncols=True)
+
+
+def _postfix(kimg: float, sec_per_kimg: float, losses: dict[str, float], info: dict) -> str:
+    parts = [f"kimg {kimg:.3f}", f"{sec_per_kimg:.1f} s/kimg"]
+    parts += [f"{k} {v:.3f}" for k, v in losses.items() if k in ("D_loss", "G_loss", "R1", "PL")]
+    if "scale" in info:
+        parts.append(f"scale {int(info['scale'])}")
+    return ", ".join(parts)
