@@ -109,9 +109,10 @@ def position_mean_map(padding: bool, *, size: int = 32, depth: int = 4, channels
 
 def correlation_map(padding: bool, ref: tuple[int, int] = (0, 0), *, size: int = 32,
                     depth: int = 4, channels: int = 16, samples: int = 4096, seed: int = 0,
-                    normalized: bool = True) -> np.ndarray:
-    """Relation of y_i to y_ref at every location i, [size, size]: the Pearson correlation
-    (``normalized=True``, 1 at ``ref``) or the covariance (False, the slides' R(y_i, y_j))."""
+                    normalized: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+    """Relation of y_i to y_ref at every location i and the reference used:
+    ``(map [size, size], ref)``. The map is the Pearson correlation (``normalized=True``, 1 at
+    ``ref``) or the covariance (False, the slides' R(y_i, y_j))."""
     stats = position_statistics(padding, ref=ref, size=size, depth=depth, channels=channels,
                                 samples=samples, seed=seed)
-    return stats.correlation if normalized else stats.covariance
+    return (stats.correlation if normalized else stats.covariance), stats.ref

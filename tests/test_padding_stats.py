@@ -49,7 +49,7 @@ def test_covariance_depends_on_offset_only_without_padding(seed):
     c = KW["size"] // 2
 
     def mismatch(padding: bool) -> float:
-        corner = correlation_map(padding, (0, 0), seed=seed, normalized=False, **KW)
+        corner, _ = correlation_map(padding, (0, 0), seed=seed, normalized=False, **KW)
         centre_stats = position_statistics(padding, ref=(c, c), seed=seed, **KW)
         centre = centre_stats.covariance
         diff = corner[:reach, :reach] - centre[c:c + reach, c:c + reach]
@@ -60,7 +60,8 @@ def test_covariance_depends_on_offset_only_without_padding(seed):
 
 
 def test_correlation_map_basics():
-    corr = correlation_map(False, (3, 5), **KW)
+    corr, ref = correlation_map(False, (3, 5), **KW)
+    assert ref == (3, 5)
     assert corr.shape == (16, 16)
     assert corr[3, 5] == pytest.approx(1.0)
     assert np.all(np.abs(corr) <= 1 + 1e-9)
