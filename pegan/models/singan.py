@@ -335,3 +335,24 @@ def sample(snapshot_path: str | Path, *, size: Sequence[int] | None = None,
         raise PeganError(f"{snapshot_path} is a {meta['arch']} snapshot, not a SinGAN one")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     return G(n, mode=mode, sizes=G.sizes_for(size, scale), generator=gen)
+
+
+@torch.no_grad()
+def figure_panels(snapshot_path: str | Path, *, seed: int = 0,
+                  wide: float = 2.0) -> list[tuple[str, torch.Tensor]]:
+    """Five (title, [3, h, w] image in [-1, 1]) panels of a SinGAN snapshot: the training
+    image, its reconstruction from the fixed noises, two random samples at the training size
+    and one random sample `wide` x wider (another aspect ratio)."""
+    from pegan.snapshot import load_generator
+
+    G, meta = load_generator(snapshot_path, "cpu")
+    gen = torch.Generator().manual_seed(int(seed))
+    recon = G(1, mode="recon")[0]
+    real = meta.get("extra", {}).get("real")
+    samples = G(2, generator=gen)
+    wide_sample = G(1, sizes=G.sizes_for(scale=(1.0, wide)), generator=gen)[0]
+    h, w = G.stage_sizes[-1]
+    return [("training image" if real is not None else "reconstruction",
+             real if real is not None else recon),
+            ("reconstruction", recon), ("sample", samples[0]), ("sample", samples[1]),
+            (f"sample {h}x{wide_sample.shape[-1]}", wide_sample)]

@@ -56,6 +56,9 @@ from pegan.errors import PeganError
 # arch -> "module:Class" of its recipe; modules are imported on first use.
 RECIPES: dict[str, str] = {
     "stylegan2": "pegan.train.stylegan2:StyleGAN2Recipe",
+    "pggan": "pegan.train.pggan:PGGANRecipe",
+    "dcgan": "pegan.train.dcgan:DCGANRecipe",
+    "singan": "pegan.train.singan:SinGANRecipe",
 }
 
 
