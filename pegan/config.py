@@ -442,6 +442,8 @@ def resolve(config: Mapping, experiment: str, preset: str | None = None) -> Expe
         resolution=resolution, scales=scales, paper_scales=paper_scales,
         capacity=dict(p["capacity"]), batch=batch, total_kimg=total_kimg,
         snapshot_every_kimg=every, kimg_per_mimg=p["schedule"]["kimg_per_mimg"],
-        device=p["device"], gpus=p["gpus"]["train"].get(arch, 0), singan=dict(p["singan"]) if arch == "singan" else {},
+        device=p["device"], gpus=p["gpus"]["train"].get(arch, 0),
+        singan={**p["singan"], **{k: override[k] for k in ("max_size",) if k in override}}
+        if arch == "singan" else {},
         samples=dict(p["samples"]),
     )
