@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("pegan.compare", "compare reproduced tables with the reported numbers and claims"),
     "figure": ("pegan.figures", "regenerate a figure of the paper from code and runs"),
     "real-features": ("pegan.metrics.real_features", "Inception features of a dataset's first N images (cached FID statistics)"),
+    "evaluate": ("pegan.evaluate", "evaluate a snapshot or image folder at one scale: FID, KID, P&R, SWD -> JSON"),
     "prepare-data": ("pegan.data.prepare", "write a dataset as a zip of square PNGs at one size"),
     "train": ("pegan.train.cli", "train or resume one experiment (checkpoints, snapshots)"),
     "select-snapshot": ("pegan.train.select", "pick the best snapshot before an image budget"),

@@ -23,13 +23,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from pegan.metrics import REGISTRY
 from pegan.metrics.images import ImageSet
 from pegan.metrics.inception import InceptionSource, load_inception, resolve_inception
 
 log = logging.getLogger(__name__)
 
 MODES = ("clean", "legacy_pytorch")
-VERSION = "fid-1"   # bump when pegan's FID/KID protocol changes
+VERSION = REGISTRY["fid"].version
+KID_VERSION = REGISTRY["kid"].version
 
 
 @contextlib.contextmanager

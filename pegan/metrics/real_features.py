@@ -23,6 +23,7 @@ import torch
 
 from pegan.errors import PeganError
 from pegan.io import atomic_path
+from pegan.metrics import resolve_device
 from pegan.metrics.fid import MODES, VERSION, FeatureExtractor, stats
 from pegan.metrics.images import ImageSet
 
@@ -104,12 +105,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", required=True, help="output .npz")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,139 @@
+"""Improved precision and recall (Kynkäänniemi et al., NeurIPS 2019), k-NN manifolds.
+
+Matches the reference ``knn_precision_recall_features`` (kynkaat/improved-precision-and-recall-
+metric; same algorithm in StyleGAN2-ADA and MMGeneration): a set's manifold is the union of
+hyperspheres around its points with radius = distance to the (k+1)-th nearest point of the set
+*including the point itself* (so the k-th other point); precision = fraction of fakes inside
+the real manifold, recall = fraction of reals inside the fake manifold, ``<=`` (ties inside).
+
+Distances are squared Euclidean, ``|u|² - 2 u·v + |v|²`` clamped at 0, in float32 (KYN's);
+the decisions equal those on plain distances. Rows and columns are processed in chunks, so
+the peak working memory is O(row_chunk x col_chunk), independent of the set sizes.
+
+Feature network (:func:`load_vgg16`, :func:`vgg16_features`): NVIDIA's VGG16 TorchScript
+``vgg16.pt`` (fc2, 4096-d, the paper's protocol) when its file is given, otherwise Inception
+pool3 features (2048-d, offline default); the evaluator records which one it used.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pegan.errors import PeganError
+from pegan.metrics import REGISTRY
+
+log = logging.getLogger(__name__)
+
+VERSION = REGISTRY["pr"].version
+DEFAULT_K = 3      # paper / MMGeneration pr10k3 / SG2ADA pr50k3
+
+
+def _as_tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(x).to(device=device, dtype=torch.float32)
+
+
+def _sq_dist(a: torch.Tensor, b: torch.Tensor, a_sq: torch.Tensor, b_sq: torch.Tensor
+             ) -> torch.Tensor:
+    """Squared Euclidean distances [len(a), len(b)]."""
+    d = torch.addmm(b_sq[None, :], a, b.T, beta=1.0, alpha=-2.0)   # |v|² - 2 u·v
+    return d.add_(a_sq[:, None]).clamp_min_(0)
+
+
+def knn_radii(feats: np.ndarray | torch.Tensor, k: int = DEFAULT_K, row_chunk: int = 10000,
+              col_chunk: int = 10000, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Squared radius of each point: its (k+1)-th smallest squared distance to the set, self
+    included. Column chunks are merged with a running top-(k+1)."""
+    device = torch.device(device)
+    x = _as_tensor(feats, device)
+    n = len(x)
+    if n < k + 1:
+        raise ValueError(f"k={k} needs at least {k + 1} points per set, got {n}")
+    sq = (x * x).sum(1)
+    radii = torch.empty(n, device=device)
+    for r0 in range(0, n, row_chunk):
+        rows = slice(r0, min(r0 + row_chunk, n))
+        best = None                                               # [rows, <=k+1] smallest
+        for c0 in range(0, n, col_chunk):
+            cols = slice(c0, min(c0 + col_chunk, n))
+            d = _sq_dist(x[rows], x[cols], sq[rows], sq[cols])
+            block = d.topk(min(k + 1, d.shape[1]), dim=1, largest=False).values
+            del d
+            if best is not None:
+                block = torch.cat([best, block], 1)
+                block = block.topk(min(k + 1, block.shape[1]), dim=1, largest=False).values
+            best = block
+        radii[rows] = best.max(dim=1).values                      # the (k+1)-th smallest
+    return radii
+
+
+def coverage(manifold: np.ndarray | torch.Tensor, radii: torch.Tensor,
+             probes: np.ndarray | torch.Tensor, row_chunk: int = 10000, col_chunk: int = 10000,
+             device: str | torch.device = "cpu") -> torch.Tensor:
+    """bool [len(probes)]: probe inside at least one hypersphere (``d² <= r²``)."""
+    device = torch.device(device)
+    m, p = _as_tensor(manifold, device), _as_tensor(probes, device)
+    radii = radii.to(device)
+    m_sq, p_sq = (m * m).sum(1), (p * p).sum(1)
+    inside = torch.zeros(len(p), dtype=torch.bool, device=device)
+    for r0 in range(0, len(p), row_chunk):
+        rows = slice(r0, min(r0 + row_chunk, len(p)))
+        for c0 in range(0, len(m), col_chunk):
+            cols = slice(c0, min(c0 + col_chunk, len(m)))
+            d = _sq_dist(p[rows], m[cols], p_sq[rows], m_sq[cols])
+            inside[rows] |= (d <= radii[None, cols]).any(dim=1)
+            del d
+    return inside
+
+
+def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor,
+                     k: int = DEFAULT_K, row_chunk: int = 10000, col_chunk: int = 10000,
+                     device: str | torch.device = "cpu") -> dict[str, float]:
+    """{"precision", "recall"} as fractions in [0, 1] (papers print x100).
+
+    Args:
+        real, fake: feature matrices [N_real, D], [N_fake, D] (sizes may differ).
+        k: neighbourhood size (3 in the paper).
+        row_chunk, col_chunk: distance block size; only memory and speed depend on them.
+        device: where the distances are computed.
+    """
+    kw = dict(row_chunk=row_chunk, col_chunk=col_chunk, device=device)
+    real_radii = knn_radii(real, k, **kw)
+    fake_radii = knn_radii(fake, k, **kw)
+    precision = coverage(real, real_radii, fake, **kw).float().mean().item()
+    recall = coverage(fake, fake_radii, real, **kw).float().mean().item()
+    return {"precision": precision, "recall": recall}
+
+
+# ----------------------------------------------------------------------- VGG16 network
+
+
+def load_vgg16(path: str | Path | None, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """NVIDIA's VGG16 TorchScript (``vgg16.pt`` of stylegan2-ada-pytorch), never downloaded."""
+    if not path:
+        raise PeganError("pr_network vgg16 needs metrics.vgg16_path (NVIDIA's vgg16.pt from "
+                         "stylegan2-ada-pytorch); or set pr_network: inception")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise PeganError(f"VGG16 file {path} (metrics.vgg16_path) does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)   # torch.jit is deprecated upstream
+            net = torch.jit.load(str(path), map_location=torch.device(device))
+    except Exception as exc:
+        raise PeganError(f"{path} is not a TorchScript VGG16 ({type(exc).__name__})") from None
+    return net.eval()
+
+
+@torch.no_grad()
+def vgg16_features(net: torch.nn.Module, images: torch.Tensor, batch_size: int = 32,
+                   device: str | torch.device = "cpu") -> np.ndarray:
+    """fc2 features of uint8 [N, 3, H, W] RGB at native size; the TorchScript resizes to 224
+    itself (SG2ADA's call: ``detector(images, return_features=True)``)."""
+    out = [net(images[i:i + batch_size].to(device), return_features=True).float().cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out).numpy()
