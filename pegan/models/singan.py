@@ -29,6 +29,9 @@ Noise channels: stage 0 draws 1 channel (broadcast over RGB) with the noise head
 official models; later stages draw ``noise_channels`` channels: 3 in the original SinGAN
 (``padding='zero'``, ``head='noise'``), 1 in the official PE-SinGAN (every other variant).
 
+Widths: the official 32 channels per block (x2 every 4 stages, at most 128) times the
+preset's ``capacity.channel_scale``, at least 16 (:func:`widths`; the paper preset is official).
+
 The fixed reconstruction noises (random at stage 0, zeros after) and the noise amplitudes are
 buffers of :class:`Generator`, so a snapshot holds everything :func:`sample` needs.
 """
@@ -48,6 +51,7 @@ from pegan.errors import PeganError
 PADDINGS = ("zero", "interp", "conv")
 HEADS = ("noise", "csg", "spe")
 KERNEL = 3
+MIN_WIDTH = 16          # narrowest block a preset may scale SinGAN down to
 
 
 def stage_channels(stage: int, base_channels: int = 32, max_channels: int = 128) -> int:
@@ -309,13 +313,21 @@ def generator_kwargs(spec, stage_sizes: Sequence[Sequence[int]] | None = None) -
     original = sw["padding"] == "zero" and sw["head"] == "noise"
     return {"stage_sizes": [list(map(int, s)) for s in stage_sizes], "padding": sw["padding"],
             "head": sw["head"], "spe_dim": int(sw["spe_dim"]),
-            "spe_centered": bool(sw["spe_centered"]), "noise_channels": 3 if original else 1}
+            "spe_centered": bool(sw["spe_centered"]), "noise_channels": 3 if original else 1,
+            **widths(spec)}
+
+
+def widths(spec) -> dict:
+    """Preset capacity: the official 32 -> 128 channels x channel_scale, at least 16."""
+    scale = float(spec.capacity.get("channel_scale", 1.0))
+    base = max(MIN_WIDTH, round(32 * scale))
+    return {"base_channels": base, "max_channels": max(base, round(128 * scale))}
 
 
 def discriminator_kwargs(spec, num_stages: int | None = None) -> dict:
     if num_stages is None:
         num_stages = len(generator_kwargs(spec)["stage_sizes"])
-    return {"num_stages": int(num_stages), "disc_norm": spec.switches["disc_norm"]}
+    return {"num_stages": int(num_stages), "disc_norm": spec.switches["disc_norm"], **widths(spec)}
 
 
 @torch.no_grad()
