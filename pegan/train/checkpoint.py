@@ -33,6 +33,30 @@ def config_hash(payload: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def state_digest(obj: Any) -> str:
+    """sha256 of a nested state (dicts, lists, tensors, numbers): equal iff bit-identical."""
+    h = hashlib.sha256()
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            for k in sorted(x, key=str):
+                h.update(f"K{k}".encode())
+                feed(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(f"L{len(x)}".encode())
+            for v in x:
+                feed(v)
+        else:
+            h.update(f"V{x!r}".encode())
+
+    feed(obj)
+    return h.hexdigest()
+
+
 # ----------------------------------------------------------------------------- RNG state
 
 

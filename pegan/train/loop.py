@@ -34,7 +34,8 @@ from pegan.errors import PeganError
 from pegan.io import atomic_path, write_json, write_text
 from pegan.train import distributed, recipe_class
 from pegan.train.budget import RESUME_EXIT_STATUS, TimeBudget
-from pegan.train.checkpoint import CheckpointStore, capture_rng, config_hash, restore_rng
+from pegan.train.checkpoint import (CheckpointStore, capture_rng, config_hash, restore_rng,
+                                    state_digest)
 from pegan.train.logs import JsonlLog
 from pegan.train.recipe import Recipe, Schedule, parse_settings
 
@@ -303,18 +304,27 @@ class _Run:
     def _stop(self, done: int) -> int:
         self._checkpoint(done)
         if self.main:
-            remaining = self.budget.remaining_minutes()
+            asked = self.opts.stop_after is not None and done >= self.opts.stop_after
+            reason = "--stop-after" if asked else "time budget"
             self.events.event("stopped", iterations=done, kimg=self.schedule.kimg(done),
-                              reason="stop_after" if self.opts.stop_after is not None
-                              and done >= self.opts.stop_after else "time budget",
-                              minutes_left=remaining)
-            self._write_status(RESUME_EXIT_STATUS, "stopped for the time budget")
-            log.warning("stopped at iteration %d (%.3f kimg) to respect the time budget; "
-                        "checkpoint written, rerun to resume (exit status %d)", done,
-                        self.schedule.kimg(done), RESUME_EXIT_STATUS)
+                              reason=reason, minutes_left=self.budget.remaining_minutes())
+            self._write_status(RESUME_EXIT_STATUS, f"stopped for the {reason}")
+            log.warning("stopped at iteration %d (%.3f kimg) for the %s; checkpoint written, "
+                        "rerun to resume (exit status %d)", done, self.schedule.kimg(done),
+                        reason, RESUME_EXIT_STATUS)
         return RESUME_EXIT_STATUS
 
+    def _verify_replicas(self) -> None:
+        """Data parallel: every rank must hold bit-identical weights and optimiser states."""
+        digests = distributed.all_gather_object(state_digest(self.recipe.state_dict()))
+        self.events.event("replicas", digests=digests)
+        if len(set(digests)) > 1:
+            raise PeganError(f"data-parallel ranks diverged (state digests {digests}); "
+                             "this is a bug, please report it")
+
     def _finish(self, done: int) -> int:
+        if self.ctx.world_size > 1:
+            self._verify_replicas()
         if self.main:
             final = self.snapshot_path(self.schedule.total_iterations)
             if not final.exists():           # removed by hand after the run finished

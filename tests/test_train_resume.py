@@ -1,0 +1,163 @@
+"""Checkpoint/resume (bit-exact on CPU), NaN guard, time budget and config-hash refusal."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from pegan import config as pconfig
+from pegan.data.prepare import prepare
+from pegan.errors import PeganError
+from pegan.train import losses
+from pegan.train.budget import RESUME_EXIT_STATUS
+from pegan.train.checkpoint import CheckpointStore, state_digest
+from pegan.train.logs import read_jsonl
+from pegan.train.loop import RunOptions, TrainingDiverged, train
+
+# Lazy regularisers every few iterations and a real EMA, so that the resumed stretch uses them.
+SETTINGS = {"r1_interval": 2, "pl_interval": 3, "ema_kimg_paper": 50000.0}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return pconfig.load()
+
+
+def _spec(cfg, name, iterations=6, snapshot_every=None):
+    spec = pconfig.resolve(cfg, name, "smoke")
+    kimg = iterations * spec.batch / 1000
+    every = (snapshot_every or iterations) * spec.batch / 1000
+    return dataclasses.replace(spec, total_kimg=kimg, snapshot_every_kimg=every)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    paths = {}
+    for res in (32, 64):
+        paths[res] = root / f"syn-{res}.zip"
+        prepare("syn", {"kind": "synthetic"}, resolution=res, num=12, out=paths[res])
+    return paths
+
+
+def _opts(ckpt, data, **kw):
+    kw.setdefault("settings", SETTINGS)
+    return RunOptions(checkpoint_dir=ckpt, data=data, seed=5, progress=False, **kw)
+
+
+def _final_state(ckpt_dir, iterations):
+    state = torch.load(CheckpointStore(ckpt_dir).path_for(iterations), weights_only=True)
+    return state
+
+
+@pytest.mark.parametrize("name", ["t2e", "t5f"])
+def test_kill_and_resume_is_bit_exact(cfg, data, tmp_path, name):
+    torch.set_num_threads(1)
+    spec = _spec(cfg, name, iterations=100)
+    zip_ = data[max(spec.scales)]
+    # 2N iterations in one go ...
+    assert train(spec, _opts(tmp_path / "a", zip_, stop_after=8)) == RESUME_EXIT_STATUS
+    # ... vs N, a stop (as a kill after the checkpoint), then a fresh process state and N more
+    assert train(spec, _opts(tmp_path / "b", zip_, stop_after=4)) == RESUME_EXIT_STATUS
+    torch.manual_seed(1234)                      # the resumed run must not depend on this
+    assert train(spec, _opts(tmp_path / "b", zip_, stop_after=8)) == RESUME_EXIT_STATUS
+    a, b = _final_state(tmp_path / "a", 8), _final_state(tmp_path / "b", 8)
+    for part in ("G", "D", "G_ema"):
+        assert state_digest(a["recipe"]["modules"][part]) == state_digest(b["recipe"]["modules"][part]), part
+    for part in ("G", "D"):
+        assert state_digest(a["recipe"]["optimizers"][part]) == state_digest(b["recipe"]["optimizers"][part]), part
+    assert state_digest(a["recipe"]["extra"]) == state_digest(b["recipe"]["extra"])
+    assert state_digest(a["rng"]) == state_digest(b["rng"])
+    assert a["data"] == b["data"] and a["data"]["next_iteration"] == 8
+    # the runs really trained: weights moved away from the first checkpoint of run b
+    first = torch.load(CheckpointStore(tmp_path / "b").path_for(4), weights_only=True)
+    assert state_digest(first["recipe"]["modules"]["G"]) != state_digest(b["recipe"]["modules"]["G"])
+    # the loss log of the resumed run equals the uninterrupted one
+    la = read_jsonl(tmp_path / "a" / "train.jsonl")
+    lb = read_jsonl(tmp_path / "b" / "train.jsonl")
+    strip = lambda rs: [{k: v for k, v in r.items() if not k.startswith("sec")} for r in rs]
+    assert strip(la) == strip(lb)
+    events = [e["event"] for e in read_jsonl(tmp_path / "b" / "events.jsonl")]
+    assert "resume" in events and events.count("stopped") == 2
+
+
+def test_run_to_the_end_writes_outputs_and_snapshots(cfg, data, tmp_path):
+    spec = _spec(cfg, "t2a", iterations=4, snapshot_every=2)
+    out, snap_log = tmp_path / "run" / "final.pt", tmp_path / "run" / "snapshots.jsonl"
+    code = train(spec, _opts(tmp_path / "ckpt", data[32], out=out, snapshot_log=snap_log))
+    assert code == 0 and out.exists()
+    records = read_jsonl(snap_log)
+    assert [r["iterations"] for r in records] == [2, 4]
+    assert records[0]["mimg"] == pytest.approx(records[0]["kimg"] / spec.kimg_per_mimg)
+    from pegan.snapshot import load_generator
+
+    G, meta = load_generator(out)
+    assert meta["kimg"] == pytest.approx(spec.total_kimg) and meta["experiment"] == "t2a"
+    img = G(torch.randn(2, G.z_dim))
+    assert img.shape == (2, 3, 32, 32) and torch.isfinite(img).all()
+    # a rerun of a finished run (Snakemake deleted the outputs) only rewrites them
+    out.unlink()
+    snap_log.unlink()
+    assert train(spec, _opts(tmp_path / "ckpt", data[32], out=out, snapshot_log=snap_log)) == 0
+    assert out.exists() and len(read_jsonl(snap_log)) == 2
+
+
+def test_nan_stops_with_a_message_and_keeps_the_last_checkpoint(cfg, data, tmp_path, monkeypatch):
+    spec = _spec(cfg, "t2a", iterations=20)
+    real_loss = losses.g_nonsaturating_loss
+    calls = {"n": 0}
+
+    def poisoned(logits):
+        calls["n"] += 1
+        loss = real_loss(logits)
+        return loss * float("nan") if calls["n"] == 6 else loss   # iteration 5
+
+    monkeypatch.setattr(losses, "g_nonsaturating_loss", poisoned)
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(TrainingDiverged) as err:
+        train(spec, _opts(ckpt, data[32], checkpoint_every=2))
+    msg = str(err.value)
+    assert "iteration 5" in msg and "G_loss" in msg and "ckpt-000000004.pt" in msg
+    store = CheckpointStore(ckpt)
+    assert store.latest().name == "ckpt-000000004.pt"
+    state = torch.load(store.latest(), weights_only=True)
+    assert all(torch.isfinite(t).all() for t in state["recipe"]["modules"]["G"].values())
+    assert read_jsonl(ckpt / "events.jsonl")[-1]["event"] == "diverged"
+    assert json.loads((ckpt / "exit-status.json").read_text())["status"] == TrainingDiverged.exit_code
+
+
+def test_resume_refuses_another_configuration(cfg, data, tmp_path):
+    spec = _spec(cfg, "t2a", iterations=10)
+    train(spec, _opts(tmp_path / "c", data[32], stop_after=1))
+    with pytest.raises(PeganError, match="another configuration"):
+        train(spec, _opts(tmp_path / "c", data[32], settings={**SETTINGS, "mix_prob": 0.5}))
+    with pytest.raises(PeganError, match="another configuration"):
+        train(dataclasses.replace(spec, switches={**spec.switches, "head": "csg"}),
+              _opts(tmp_path / "c", data[32]))
+
+
+def test_tiny_time_budget_exits_with_resume_status_then_resumes(cfg, data, tmp_path):
+    spec = _spec(cfg, "t2a", iterations=12, snapshot_every=12)
+    ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
+    cmd = [sys.executable, "-m", "pegan.cli", "train", "t2a", "--spec",
+           json.dumps(spec.to_dict()), "--seed", "0", "--data", str(data[32]),
+           "--checkpoint-dir", str(ckpt), "--selection-scales", "none", "--gpus", "0",
+           "--out", str(out), "--snapshot-log", str(tmp_path / "s.jsonl"), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}      # 2 shared cores: no oversubscription
+    first = subprocess.run(cmd + ["--max-minutes", "0.001", "--safety-minutes", "0"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == RESUME_EXIT_STATUS, first.stderr[-2000:]
+    assert not out.exists()
+    stopped = [e for e in read_jsonl(ckpt / "events.jsonl") if e["event"] == "stopped"]
+    assert stopped and stopped[-1]["reason"] == "time budget" and stopped[-1]["iterations"] < 12
+    second = subprocess.run(cmd + ["--max-minutes", "30"], capture_output=True, text=True,
+                            timeout=300, env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    events = read_jsonl(ckpt / "events.jsonl")
+    resume = [e for e in events if e["event"] == "resume"]
+    assert resume and resume[0]["iterations"] == stopped[-1]["iterations"]
+    assert events[-1]["event"] == "done" and out.exists()
