@@ -198,3 +198,9 @@ def test_kill_and_resume_is_bit_exact_across_a_stage_boundary(cfg, data, tmp_pat
     strip = lambda rs: [{k: v for k, v in r.items() if not k.startswith("sec")} for r in rs]
     assert strip(read_jsonl(tmp_path / "a" / "train.jsonl")) == strip(
         read_jsonl(tmp_path / "b" / "train.jsonl"))
+
+
+def test_data_of_another_image_is_refused(cfg, data, tmp_path):
+    spec = _spec(cfg, "singan-zero-pad")                 # trains on coffee
+    with pytest.raises(PeganError, match="does not hold the image"):
+        train(spec, _opts(tmp_path / "ckpt", data["skimage-chelsea"]))

@@ -18,8 +18,10 @@ Official recipe (mmgen ``singan_*`` configs; reference §7):
 * finished stages run in eval mode (frozen, BatchNorm running statistics), as the original.
 
 The training image: the dataset's single image with its aspect ratio kept, longer side
-``max_size`` (exactly what ``pegan prepare-data`` writes; it is rebuilt from the dataset
-spec because the loop's data loader serves square crops, which SinGAN must not use).
+``max_size`` (exactly what ``pegan prepare-data`` writes). It is rebuilt from the dataset spec
+because the loop's data loader serves square crops, which SinGAN must not use; the first
+batch of the loop is compared with the same crop of it, so a --data file holding another
+image is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import autograd, nn
@@ -53,18 +54,28 @@ class SinGANSettings:
     lr_gamma: float = 0.1
 
 
-def load_training_image(spec) -> torch.Tensor:
-    """The single training image [1, 3, H, W] in [-1, 1], longer side max_size."""
-    from pegan.data.images import to_array
+def load_training_image(spec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The single training image [1, 3, H, W] in [-1, 1], longer side max_size, and the
+    square crop [3, max_size, max_size] the loop's data loader makes of it (a consistency
+    check of the --data file)."""
+    from pegan.data.images import square
     from pegan.data.prepare import is_single_image, source_images
 
     if not is_single_image(spec.dataset_spec):
         raise PeganError(f"SinGAN experiment {spec.name} needs a single-image dataset "
                          f"(kind skimage, or a folder entry whose path is one image file); "
                          f"{spec.dataset} is not")
-    _, images = source_images(spec.dataset, spec.dataset_spec, 1, int(spec.singan["max_size"]))
-    arr = to_array(next(iter(images))).astype(np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr).permute(2, 0, 1)[None].contiguous()
+    size = int(spec.singan["max_size"])
+    _, images = source_images(spec.dataset, spec.dataset_spec, 1, size)
+    img = next(iter(images))
+    return _tensor(img)[None].contiguous(), _tensor(square(img, size))
+
+
+def _tensor(img) -> torch.Tensor:
+    """PIL RGB -> [3, H, W] float in [-1, 1] (as the loop's data loader converts)."""
+    from pegan.data.images import to_array
+
+    return torch.from_numpy(to_array(img).copy()).permute(2, 0, 1).to(torch.float32) / 127.5 - 1.0
 
 
 def image_pyramid(image: torch.Tensor, sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
@@ -92,7 +103,7 @@ class SinGANRecipe(Recipe):
 
     def __init__(self, spec, ctx: TrainContext, settings: SinGANSettings) -> None:
         super().__init__(spec, ctx, settings)
-        image = load_training_image(spec)
+        image, self._loader_view = load_training_image(spec)
         sizes = singan.pyramid_sizes(*image.shape[-2:], max_size=int(spec.singan["max_size"]),
                                      min_size=int(spec.singan["min_size"]),
                                      scale_factor=float(spec.singan.get("scale_factor", 0.75)))
@@ -175,6 +186,14 @@ class SinGANRecipe(Recipe):
         self.opt_D = torch.optim.Adam(self.D.blocks[stage].parameters(), lr=s.lr_d,
                                       betas=(s.beta1, s.beta2))
 
+    def _check_data(self, real: torch.Tensor) -> None:
+        view = self._loader_view.to(real.device)
+        self._loader_view = None
+        if real.shape[1:] != view.shape or (real[0] - view).abs().max() > 1.5 / 127.5:
+            raise PeganError(f"--data does not hold the image of dataset {self.spec.dataset} "
+                             f"at {self.spec.singan['max_size']} px that {self.spec.name} trains "
+                             "on; pass the zip written by `pegan prepare-data` for it")
+
     def _set_modes(self) -> None:
         self.G.train()
         self.D.train()
@@ -190,7 +209,10 @@ class SinGANRecipe(Recipe):
 
     # --------------------------------------------------------------------- step
     def step(self, real: torch.Tensor, iteration: int) -> StepOutput:
-        """One SinGAN iteration of the current stage; the loop's `real` batch is unused."""
+        """One SinGAN iteration of the current stage. The loop's `real` batch (a square crop
+        of the --data image) is only checked, once, against the image trained on."""
+        if real is not None and self._loader_view is not None:
+            self._check_data(real)
         stage = min(iteration // self.iters_per_scale, self.num_stages - 1)
         if stage != self.stage:
             self._begin_stage(stage, fresh=True)
