@@ -178,3 +178,18 @@ def test_real_batches_resume_mid_stream_and_apply_flips(tmp_path):
     ref[torch.from_numpy(flips)] = ref[torch.from_numpy(flips)].flip(-1)
     torch.testing.assert_close(first[0], ref)
     assert first[0].min() >= -1 and first[0].max() <= 1
+
+
+def test_worker_processes_deliver_the_same_batches_without_touching_the_global_rng(tmp_path):
+    out = tmp_path / "s.zip"
+    prepare("syn", {"kind": "synthetic"}, resolution=8, num=5, out=out)
+    ds = ImageDataset(out, 8, preload=False)
+    s = IterationSampler(5, 2, seed=1)
+    torch.manual_seed(0)
+    expected_rng = torch.get_rng_state()
+    it = real_batches(ds, s, start_iteration=3, workers=1)
+    got = [next(it) for _ in range(3)]
+    assert torch.equal(torch.get_rng_state(), expected_rng)
+    ref = real_batches(ds, s, start_iteration=3)
+    for g in got:
+        torch.testing.assert_close(g, next(ref))

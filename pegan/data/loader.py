@@ -41,6 +41,10 @@ class ImageDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.archive)
 
+    @property
+    def in_memory(self) -> bool:
+        return self._cache is not None
+
     def _load(self, index: int) -> torch.Tensor:
         img = square(self.archive.read(index), self.resolution)
         return torch.from_numpy(to_array(img).copy()).permute(2, 0, 1).contiguous()
@@ -121,10 +125,12 @@ def real_batches(dataset: ImageDataset, sampler: IterationSampler, *, start_iter
     """This rank's real batches from `start_iteration` on: float [b, 3, R, R] in [-1, 1]."""
     view = _IterationBatches(dataset, sampler, rank, world_size)
     if workers > 0:
+        # an own generator: the loader's worker seed must not consume the global torch RNG
         source = iter(torch.utils.data.DataLoader(
             view, batch_size=None, sampler=itertools.count(start_iteration),
             num_workers=workers, pin_memory=torch.device(device).type == "cuda",
-            persistent_workers=True, prefetch_factor=4))
+            persistent_workers=True, prefetch_factor=4,
+            generator=torch.Generator().manual_seed(sampler.seed)))
     else:
         source = (view[i] for i in itertools.count(start_iteration))
     for batch in source:

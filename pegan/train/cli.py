@@ -66,7 +66,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=None, help="iterations")
     p.add_argument("--keep-checkpoints", type=int, default=3)
     p.add_argument("--log-every", type=int, default=10, help="iterations per train.jsonl line")
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes per rank")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-loading processes per rank (default: 0 for in-memory data, else 4)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe setting (e.g. scale_sampling=official-uniform)")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (default: the spec's)")
@@ -141,13 +142,14 @@ def _child_argv(args: argparse.Namespace, inv: Invocation, deadline: float | Non
             "--seed", str(args.seed), "--data", str(inv.data),
             "--checkpoint-dir", str(inv.checkpoint_dir), "--out", str(inv.out),
             "--keep-checkpoints", str(args.keep_checkpoints), "--log-every", str(args.log_every),
-            "--workers", str(args.workers), "--gpus", str(args.gpus)]
+            "--gpus", str(args.gpus)]
     if inv.snapshot_log:
         argv += ["--snapshot-log", str(inv.snapshot_log)]
     if inv.selection:
         argv += ["--selection-scales", ",".join(str(s) for s, _ in inv.selection),
                  "--selection-features", *[str(f) for _, f in inv.selection]]
     for flag, value in (("--checkpoint-every", args.checkpoint_every), ("--device", args.device),
+                        ("--workers", args.workers),
                         ("--inception", args.inception), ("--stop-after", args.stop_after),
                         ("--deadline", deadline)):
         if value is not None:

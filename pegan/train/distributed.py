@@ -8,6 +8,7 @@ unused-parameter bookkeeping. Rank 0 writes every file.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 from typing import Any, Iterable
@@ -40,7 +41,9 @@ def init(use_cuda: bool) -> tuple[int, int, int]:
     if use_cuda:
         torch.cuda.set_device(local_rank)
     if not is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        # rank 0 alone computes the snapshot metric while the others wait: a long timeout
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo",
+                                timeout=datetime.timedelta(hours=2))
     return dist.get_rank(), dist.get_world_size(), local_rank
 
 

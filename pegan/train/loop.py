@@ -66,7 +66,8 @@ class RunOptions:
     checkpoint_every: int | None = None      # iterations; None: min(10000, snapshot interval)
     keep_checkpoints: int = 3
     log_every: int = 10                      # iterations per train.jsonl line
-    workers: int = 0                         # data-loading processes per rank
+    workers: int | None = None               # data-loading processes per rank (None: 0 for
+                                             # in-memory data, else 4 as the official configs)
     settings: dict = field(default_factory=dict)   # recipe settings overrides
     device: str | None = None                # overrides spec.device ('cpu', 'cuda', 'auto')
     progress: bool = True
@@ -160,7 +161,7 @@ class _Run:
         snapshots = set(self.schedule.snapshot_iterations)
         batches = real_batches(self.dataset, self.sampler, start_iteration=start,
                                rank=self.ctx.rank, world_size=self.ctx.world_size,
-                               device=self.ctx.device, workers=self.opts.workers)
+                               device=self.ctx.device, workers=self._workers())
         bar = _progress(total, start, enabled=self.main and self.opts.progress)
         window: dict[str, list[float]] = {}
         window_start, window_iters = time.time(), 0
@@ -194,6 +195,11 @@ class _Run:
                 self._checkpoint(done)
         bar.close()
         return self._finish(done)
+
+    def _workers(self) -> int:
+        if self.opts.workers is not None:
+            return self.opts.workers
+        return 0 if self.dataset.in_memory else 4
 
     # ------------------------------------------------------------------- resume
     def _resume(self) -> int:

@@ -1,0 +1,39 @@
+"""The wall-time budget: SLURM end time, safety margin, stop decision."""
+
+import time
+
+import pytest
+
+from pegan.train import budget
+
+
+def test_parse_slurm_durations():
+    assert budget.parse_slurm_duration("1-02:03:04") == 86400 + 2 * 3600 + 3 * 60 + 4
+    assert budget.parse_slurm_duration("02:03:04") == 2 * 3600 + 3 * 60 + 4
+    assert budget.parse_slurm_duration("03:04") == 3 * 60 + 4
+    assert budget.parse_slurm_duration("UNLIMITED") is None
+    assert budget.parse_slurm_duration("x:y") is None
+
+
+def test_deadline_is_the_earliest_end_minus_the_margin(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_END_TIME", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    start = 1000.0
+    assert budget.deadline(None, start=start) is None
+    # 24 h job: 10 min margin; 5 min job: 10 % margin
+    assert budget.deadline(1440, start=start) == pytest.approx(start + 1440 * 60 - 600)
+    assert budget.deadline(5, start=start) == pytest.approx(start + 300 - 30)
+    assert budget.deadline(5, start=start, margin_minutes=1) == pytest.approx(start + 240)
+    # an earlier SLURM end time wins
+    monkeypatch.setenv("SLURM_JOB_END_TIME", str(int(start + 1200)))
+    assert budget.deadline(1440, start=start) == pytest.approx(start + 1200 - 120)
+    assert budget.deadline(None, start=start) == pytest.approx(start + 1200 - 120)
+
+
+def test_exhausted_accounts_for_the_next_step_and_the_save():
+    b = budget.TimeBudget(time.time() + 10)
+    assert not b.exhausted()
+    b.observe_step(4.0)
+    b.observe_save(5.0)
+    assert b.exhausted()                       # 1.5 * 4 + 5 > 10
+    assert not budget.TimeBudget(None).exhausted(1e9)
