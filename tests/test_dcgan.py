@@ -87,7 +87,8 @@ def test_no_padding_needs_upsample_conv():
 
 
 def test_spe_head_is_concatenated_with_the_latent_map():
-    G = dcgan.Generator(32, 100, 64, padding=False, head="spe", spe_dim=8).eval()
+    G = dcgan.Generator(32, 100, 64, upsample="bilinear-conv", padding=False, head="spe",
+                        spe_dim=8).eval()
     torch.testing.assert_close(G.grid, encodings.sinusoidal_grid(4, 4, 8))
     assert G.blocks[0].conv.weight.shape[1] == 64 + 16
     z = torch.randn(2, 100)

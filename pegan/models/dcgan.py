@@ -85,7 +85,7 @@ class Generator(nn.Module):
         resolution: int = 128,
         z_dim: int = 100,                 # official DCGAN noise size
         channels: int = 1024,             # width of the 4x4 map (official base_channels), halved per octave
-        upsample: str = "bilinear-conv",  # deconv (original DCGAN) | bilinear-conv (paper: "DCGAN w/ conv")
+        upsample: str = "deconv",         # deconv (original DCGAN) | bilinear-conv (paper: "DCGAN w/ conv")
         padding: bool = True,             # False: paper row (b), resize to 2h+2 + valid convs
         head: str = "const",              # const: latent projection only | csg | spe: grid concatenated
         spe_dim: int = 256,               # SPE dim (grid has 2 x spe_dim channels)
