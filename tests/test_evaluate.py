@@ -22,6 +22,15 @@ from pegan.snapshot import save_snapshot
 RES = 32
 
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 # ----------------------------------------------------------- a tiny generator family
 # Registered in pegan.models.FAMILIES under "tinytest" by the `snapshot` fixture.
 

@@ -77,7 +77,9 @@ class FeatureExtractor:
             for start in range(0, len(imgs), self.batch_size):
                 resized = [self.resize(im).transpose(2, 0, 1)
                            for im in imgs[start:start + self.batch_size]]
-                batch = torch.from_numpy(np.stack(resized).astype(np.float32, copy=False))
+                # contiguous NCHW like clean-fid's DataLoader batches: the memory layout picks
+                # the convolution algorithm, hence the last bits of the features
+                batch = torch.from_numpy(np.ascontiguousarray(np.stack(resized), np.float32))
                 out.append(get_batch_features(batch, self.model, self.device))
         if not out:
             return np.zeros((0, 2048), np.float32)
@@ -142,3 +144,12 @@ def kid_from_features(real: np.ndarray, fake: np.ndarray, seed: int = 0,
     with seeded_numpy(seed):
         return float(kernel_distance(real, fake, num_subsets=num_subsets,
                                      max_subset_size=max_subset_size))
+
+
+def fid_folders(path1: str, path2: str, *, mode: str = "clean", inception_path: str | None = None,
+                device: str | torch.device = "cpu", batch_size: int = 32) -> float:
+    """FID between two image folders/zips (all images), like ``cleanfid.fid.compute_fid``."""
+    extractor = FeatureExtractor(mode, inception_path, device, batch_size)
+    f1 = extractor.image_set(ImageSet(path1))
+    f2 = extractor.image_set(ImageSet(path2))
+    return frechet_distance(*stats(f1), *stats(f2))

@@ -104,8 +104,10 @@ def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.T
     kw = dict(row_chunk=row_chunk, col_chunk=col_chunk, device=device)
     real_radii = knn_radii(real, k, **kw)
     fake_radii = knn_radii(fake, k, **kw)
-    precision = coverage(real, real_radii, fake, **kw).float().mean().item()
-    recall = coverage(fake, fake_radii, real, **kw).float().mean().item()
+    inside_real = coverage(real, real_radii, fake, **kw)
+    inside_fake = coverage(fake, fake_radii, real, **kw)
+    precision = inside_real.sum().item() / len(inside_real)      # exact fraction
+    recall = inside_fake.sum().item() / len(inside_fake)
     return {"precision": precision, "recall": recall}
 
 
