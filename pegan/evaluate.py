@@ -44,10 +44,11 @@ class Sampler:
     """Seeded uint8 samples of a generator at one scale, in batches.
 
     ``z = randn(num, G.z_dim)`` is drawn at once from ``torch.Generator().manual_seed(seed)``
-    on the CPU, so the images do not depend on the batch size or the device. When `scale` is
-    not a size G produces, G samples at the nearest producible size >= `scale` (or its base
-    resolution) and the images are resized to `scale` (bicubic, antialiased) before the uint8
-    conversion; ``resized_from`` records that size.
+    on the CPU, so the images do not depend on the batch size or the device. When G cannot
+    produce `scale` (it raises PeganError), it samples at the nearest larger size of `scales`
+    (the experiment's scales), else at its base resolution, and the images are resized to
+    `scale` (bicubic, antialiased) before the uint8 conversion; ``resized_from`` records the
+    size G produced.
     """
 
     def __init__(self, G: torch.nn.Module, *, scale: int, num: int, seed: int,
@@ -56,25 +57,29 @@ class Sampler:
         self.G, self.scale, self.num, self.seed = G, int(scale), int(num), int(seed)
         self.device, self.batch_size = torch.device(device), int(batch_size)
         self.z = torch.randn(self.num, G.z_dim, generator=torch.Generator().manual_seed(self.seed))
-        self.gen_scale = self._producible(scales)
+        self.scales = list(scales or [])
+        self.gen_scale: int | None = self.scale
         self.resized_from: int | None = None
 
-    def _producible(self, scales: list[int] | None) -> int | None:
-        if not scales or self.scale in scales:
-            return self.scale
-        larger = [s for s in scales if s >= self.scale]
-        return min(larger) if larger else max(scales)
+    def _fallback(self) -> int | None:
+        """Nearest listed scale >= the requested one, else the largest listed, else G's base."""
+        larger = [s for s in self.scales if s > self.scale]
+        if larger:
+            return min(larger)
+        return max(self.scales) if self.scales and max(self.scales) != self.scale else None
 
     @torch.no_grad()
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
-        try:
-            return self.G(z, scale=self.gen_scale)
-        except PeganError:
-            if self.gen_scale is None:
-                raise
-            log.info("G cannot produce %d px; sampling at its base resolution", self.gen_scale)
-            self.gen_scale = None
-            return self.G(z, scale=None)
+        while True:
+            try:
+                return self.G(z, scale=self.gen_scale)
+            except PeganError:
+                if self.gen_scale is None:
+                    raise
+                fallback = None if self.gen_scale != self.scale else self._fallback()
+                log.info("G cannot produce %d px; sampling at %s and resizing", self.gen_scale,
+                         fallback or "its base resolution")
+                self.gen_scale = fallback
 
     @torch.no_grad()
     def batches(self, num: int | None = None) -> Iterator[torch.Tensor]:

@@ -1,0 +1,167 @@
+"""Metric throughput and memory: Inception feature extraction (images/s, clean-fid resize
+included), SWD (images/s for descriptors, and the distance), peak memory of precision/recall.
+
+P&R runs on random Gaussian features (the memory and time of the k-NN search do not depend on
+their values), each size in a fresh subprocess so its peak is its own: peak RSS on the CPU,
+``torch.cuda.max_memory_allocated`` on a GPU. "working" = peak minus the memory in use once
+the two feature matrices exist: the chunked k-NN working set, bounded by
+``row_chunk x col_chunk`` and independent of N.
+
+    python benchmarks/bench_metrics.py                       # defaults below
+    python benchmarks/bench_metrics.py --device cuda --pr-sizes 10000,50000 --pr-dim 4096
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def bench_inception(n: int, res: int, device: str, batch: int) -> dict:
+    from pegan.metrics.fid import FeatureExtractor
+
+    ex = FeatureExtractor("clean", None, device, batch)
+    images = torch.randint(0, 256, (n, 3, res, res), dtype=torch.uint8)
+    ex.images(images[:2])                                   # warm-up (TorchScript profiling)
+    t = time.perf_counter()
+    ex.images(images)
+    dt = time.perf_counter() - t
+    return {"what": f"Inception pool3, clean resize {res}->299", "n": n, "seconds": dt,
+            "images_per_s": n / dt}
+
+
+def bench_swd(n: int, res: int, device: str, batch: int) -> list[dict]:
+    from pegan.metrics import swd
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (n, 3, res, res), dtype=torch.uint8, generator=gen)
+    fake = torch.randint(0, 256, (n, 3, res, res), dtype=torch.uint8, generator=gen)
+    acc = {r: swd.SWDDescriptors(res, 0, r, device) for r in ("real", "fake")}
+    t = time.perf_counter()
+    for role, images in (("real", real), ("fake", fake)):
+        for i in range(0, n, batch):
+            acc[role].add(images[i:i + batch])
+    t_desc = time.perf_counter() - t
+    t = time.perf_counter()
+    swd.swd_from_descriptors(acc["real"].finalize(), acc["fake"].finalize(), acc["real"].sizes,
+                             0, device)
+    t_dist = time.perf_counter() - t
+    levels = len(acc["real"].sizes)
+    return [{"what": f"SWD descriptors {res}px ({levels} levels)", "n": 2 * n,
+             "seconds": t_desc, "images_per_s": 2 * n / t_desc},
+            {"what": f"SWD distance {levels} levels x 512 dirs", "n": 2 * n,
+             "seconds": t_dist, "images_per_s": 2 * n / t_dist},
+            {"what": "SWD total", "n": 2 * n, "seconds": t_desc + t_dist,
+             "images_per_s": 2 * n / (t_desc + t_dist)}]
+
+
+def _status_mb(field: str) -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024                   # kB
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0) and return the current RSS in MB."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    return _status_mb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _peak_rss_mb() -> float:
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pr_child(n: int, dim: int, chunk: int, device: str) -> dict:
+    """One P&R run (called in a fresh process)."""
+    from pegan.metrics.pr import precision_recall
+
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(n, dim, generator=gen).to(dev)
+    fake = (torch.randn(n, dim, generator=gen) * 1.05).to(dev)
+    feat_mb = 2 * n * dim * 4 / 2**20
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated() / 2**20
+    else:
+        base = _reset_peak_rss()
+    t = time.perf_counter()
+    out = precision_recall(real, fake, k=3, row_chunk=chunk, col_chunk=chunk, device=dev)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = _peak_rss_mb()
+    return {"n": n, "dim": dim, "chunk": chunk, "device": device,
+            "seconds": time.perf_counter() - t, "features_mb": feat_mb,
+            "peak_mb": peak, "working_mb": peak - base, **out}
+
+
+def bench_pr(n: int, dim: int, chunk: int, device: str) -> dict:
+    here = str(Path(__file__).resolve().parent)
+    code = (f"import json, sys; sys.path.insert(0, {here!r}); import bench_metrics as b; "
+            f"print(json.dumps(b.pr_child({n}, {dim}, {chunk}, {device!r})))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--inception-images", type=int, default=32)
+    p.add_argument("--inception-res", type=int, default=64)
+    p.add_argument("--swd-images", type=int, default=256)
+    p.add_argument("--swd-res", type=int, default=128)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--pr-sizes", default="10000,50000")
+    p.add_argument("--pr-dim", type=int, default=4096, help="feature size (VGG16 fc2: 4096)")
+    p.add_argument("--pr-chunk", type=int, default=10000, help="row and column chunk")
+    p.add_argument("--skip", default="", help="comma list of inception,swd,pr to skip")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    skip = set(filter(None, args.skip.split(",")))
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")
+
+    rows = []
+    if "inception" not in skip:
+        rows.append(bench_inception(args.inception_images, args.inception_res, args.device,
+                                    args.batch))
+    if "swd" not in skip:
+        rows += bench_swd(args.swd_images, args.swd_res, args.device, args.batch)
+    if rows:
+        print(f"\n{'throughput':<44} {'images':>7} {'seconds':>9} {'images/s':>10}")
+        for r in rows:
+            print(f"{r['what']:<44} {r['n']:>7} {r['seconds']:>9.2f} {r['images_per_s']:>10.1f}")
+
+    if "pr" not in skip:
+        print(f"\nP&R (k=3) on random features, dim {args.pr_dim}, chunk {args.pr_chunk} x "
+              f"{args.pr_chunk}:")
+        print(f"{'N real = N fake':>15} {'features MB':>12} {'peak MB':>9} {'working MB':>11} "
+              f"{'seconds':>9}")
+        for n in map(int, args.pr_sizes.split(",")):
+            r = bench_pr(n, args.pr_dim, args.pr_chunk, args.device)
+            above = r["working_mb"]
+            print(f"{n:>15} {r['features_mb']:>12.0f} {r['peak_mb']:>9.0f} {above:>11.0f} "
+                  f"{r['seconds']:>9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
