@@ -28,6 +28,7 @@ Semantics follow MMGeneration's code for the paper (``positional_encoding.py``, 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Literal
 
 import torch
@@ -44,8 +45,8 @@ Size = tuple[int, int]
 
 def as_size(size: int | tuple[int, int]) -> Size:
     """``4`` -> ``(4, 4)``; ``(h, w)`` unchanged."""
-    if isinstance(size, int):
-        return (size, size)
+    if isinstance(size, numbers.Integral):
+        return (int(size), int(size))
     h, w = size
     return (int(h), int(w))
 
