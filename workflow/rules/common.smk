@@ -2,6 +2,7 @@
 # The DAG's shape comes from pegan.plan, so it is the same Python that the tests check.
 
 import json
+import shlex
 
 from snakemake.utils import validate
 
@@ -52,6 +53,16 @@ wildcard_constraints:
 def spec_json(experiment):
     """The fully resolved settings of an experiment: a param, so changes trigger reruns."""
     return json.dumps(SPECS[experiment].to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+def inception_option():
+    """`--inception PATH` when the config names one; otherwise pegan resolves it."""
+    path = METRICS_CFG["inception_path"]
+    return f"--inception {shlex.quote(path)}" if path else ""
+
+
+def real_features_option(wildcards, input):
+    return f"--real-features {input.real_features}" if input.real_features else ""
 
 
 def data_zip(dataset, res):

@@ -32,11 +32,11 @@ rule real_features:
         mode="clean|legacy_pytorch",
         num=r"\d+",
     params:
-        inception=METRICS_CFG["inception_path"] or "",
+        inception=inception_option(),
     resources:
         gpu=PRESET_CFG["gpus"]["evaluate"],
     conda:
         "../envs/pegan.yaml"
     shell:
         "pegan real-features {input} --mode {wildcards.mode} --num {wildcards.num} "
-        "--inception {params.inception:q} --out {output} > {log} 2>&1"
+        "{params.inception} --out {output} > {log} 2>&1"

@@ -16,6 +16,7 @@ rule evaluate:
     params:
         samples=lambda wc: json.dumps(PRESET_CFG["samples"]),
         metrics=lambda wc: json.dumps(METRICS_CFG, sort_keys=True),
+        real_features=real_features_option,
     resources:
         gpu=PRESET_CFG["gpus"]["evaluate"],
         runtime=4 * 60,
@@ -25,5 +26,5 @@ rule evaluate:
     shell:
         "pegan evaluate {input.snapshot} --scale {wildcards.res} "
         "--metrics {wildcards.metricset} --real {input.real_data} "
-        "--real-features {input.real_features:q} --samples {params.samples:q} "
+        "{params.real_features} --samples {params.samples:q} "
         "--metric-settings {params.metrics:q} --seed {wildcards.seed} --out {output} > {log} 2>&1"
