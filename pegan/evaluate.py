@@ -119,10 +119,10 @@ def extractor_for(rf: RealFeatures, inception_path: str | None = None,
     `inception_path` wins. A different weights file than the real features' is logged.
     """
     recorded = rf.meta.get("network", {})
-    path = inception_path
+    path, origin = inception_path, "config"
     if path is None and recorded.get("file") and Path(recorded["file"]).is_file():
-        path = recorded["file"]
-    extractor = FeatureExtractor(rf.mode, path, device, batch_size)
+        path, origin = recorded["file"], "real features file"
+    extractor = FeatureExtractor(rf.mode, path, device, batch_size, origin)
     if recorded.get("sha256") and extractor.source.sha256 != recorded["sha256"]:
         log.warning("the fakes use Inception %s (sha256 %s), the real features %s (sha256 %s)",
                     extractor.source.path, extractor.source.sha256, recorded.get("file"),

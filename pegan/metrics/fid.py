@@ -4,7 +4,10 @@
   ``get_batch_features``) in front of a locally resolved Inception (:mod:`.inception`).
 * ``mode="clean"`` (default): PIL bicubic resize to 299 per channel in float, no quantisation.
 * ``mode="legacy_pytorch"``: MMGeneration's protocol, bilinear ``F.interpolate`` to 299
-  (``align_corners=False``) and pytorch-fid's Inception weights.
+  (``align_corners=False``, what mmgen's Inception does inside the network) and pytorch-fid's
+  Inception weights. Not bit-identical to mmgen: it builds its real statistics with an mmcv
+  (cv2) bilinear resize and feeds fakes unquantised; pegan treats reals and fakes alike
+  (uint8, torch bilinear).
 * FID: ``cleanfid.fid.frechet_distance`` on ``np.mean`` / ``np.cov(rowvar=False)``, as
   ``cleanfid.fid.fid_from_feats`` does.
 * KID: ``cleanfid.fid.kernel_distance`` (100 subsets of at most 1000, cubic kernel) with its
@@ -49,13 +52,15 @@ class FeatureExtractor:
         inception_path: explicit weights (file or folder); None: the default resolution order.
         device: where the network runs.
         batch_size: images per network call.
+        origin: how `inception_path` was chosen (recorded in the protocol).
     """
 
     def __init__(self, mode: str = "clean", inception_path: str | None = None,
-                 device: str | torch.device = "cpu", batch_size: int = 32) -> None:
+                 device: str | torch.device = "cpu", batch_size: int = 32,
+                 origin: str = "config") -> None:
         from cleanfid.resize import build_resizer
 
-        self.source: InceptionSource = resolve_inception(mode, inception_path)
+        self.source: InceptionSource = resolve_inception(mode, inception_path, origin)
         self.mode = mode
         self.device = torch.device(device)
         self.batch_size = batch_size

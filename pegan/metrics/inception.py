@@ -161,20 +161,22 @@ def missing_message(mode: str) -> str:
     return f"no Inception network found for FID mode {mode!r}: {where}; pegan never downloads it"
 
 
-def resolve_inception(mode: str = "clean", path: str | Path | None = None) -> InceptionSource:
+def resolve_inception(mode: str = "clean", path: str | Path | None = None,
+                      origin: str = "config") -> InceptionSource:
     """Find the Inception weights for a FID mode, in the documented order, without network.
 
     Args:
         mode: ``clean`` or ``legacy_pytorch``.
         path: an explicit file or folder (config ``inception_path``); empty/None: the env
             variable ``PEGAN_INCEPTION``, then the default caches.
+        origin: how the explicit `path` was chosen (recorded in the protocol).
 
     Raises:
         PeganError: naming every option when nothing is found, or when the given file does
             not fit the mode.
     """
     _check_mode(mode)
-    given = [(path, "config"), (os.environ.get(ENV_VAR) or None, "env")]
+    given = [(path, origin), (os.environ.get(ENV_VAR) or None, "env")]
     for candidate, origin in given:
         if not candidate:
             continue
