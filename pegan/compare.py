@@ -134,7 +134,7 @@ def compare_table(config: Mapping, table: str, reproduced: pd.DataFrame, provena
             std = _get(reproduced, row_id, f"{key}_std")
             cell_prov = provenance.get("cells", {}).get(row_id, {}).get(key, {})
             n = len(cell_prov.get("per_seed", {})) if cell_prov else (0 if math.isnan(ours) else 1)
-            ours_protocol = cell_prov.get("protocol") if cell_prov else None
+            ours_protocol = _metric_protocol(cell_prov.get("protocol") if cell_prov else None, metric)
             rep_protocol = (reported_protocol or {}).get(metric)
             notes = protocol_notes(metric, rep_protocol, ours_protocol, preset)
             delta = ours - rep
@@ -154,6 +154,13 @@ def compare_table(config: Mapping, table: str, reproduced: pd.DataFrame, provena
                                   verdict, comparable, comparable and verdict == "outside" and worse,
                                   notes))
     return out
+
+
+def _metric_protocol(protocol: Mapping | None, metric: str) -> Mapping | None:
+    """The protocol of one metric of an evaluation: `per_metric[metric]` over the flat fields."""
+    if not protocol:
+        return None
+    return {**protocol, **protocol.get("per_metric", {}).get(metric, {})}
 
 
 def _get(frame: pd.DataFrame, row: str, key: str) -> float:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from pegan.errors import PeganError
 from pegan.io import write_json
 from pegan.metrics import REGISTRY, parse_metric_set, resolve_device
-from pegan.metrics.fid import FeatureExtractor, frechet_distance, kid_from_features, stats
+from pegan.metrics.fid import FeatureExtractor, frechet_distance_to_stats, kid_from_features
 from pegan.metrics.images import ImageSet, is_image_set
 from pegan.metrics.real_features import RealFeatures, compute_real_features, load_real_features
 
@@ -160,7 +160,7 @@ def generator_fid(G: torch.nn.Module, *, scale: int, real_features: str | Path, 
     extractor = extractor_for(rf, inception_path, device, batch_size)
     sampler = Sampler(G, scale=scale, num=num, seed=seed, device=device, batch_size=batch_size)
     fake = np.concatenate([extractor.images(b) for b in sampler.batches()])
-    return frechet_distance(*stats(fake), rf.mu, rf.sigma)
+    return frechet_distance_to_stats(fake, rf.mu, rf.sigma)
 
 
 # ------------------------------------------------------------------------ evaluation
@@ -339,7 +339,7 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
                "real_features": None if real_features is None else str(real_features),
                "real_features_network_sha256": rf.meta.get("network", {}).get("sha256")}
     if "fid" in names:
-        values["fid"] = frechet_distance(*stats(incep_fake[:n_fid]), *rf.stats(n_fid))
+        values["fid"] = frechet_distance_to_stats(incep_fake[:n_fid], *rf.stats(n_fid))
         per_metric["fid"] = {**net, "num_fake": n_fid, "num_real": n_fid,
                              "version": REGISTRY["fid"].version}
     if "kid" in names:

@@ -120,17 +120,18 @@ SETTINGS = {"fid_mode": "clean", "inception_path": None, "pr_network": "inceptio
 
 
 class _Spy:
-    """Stands in for pegan.evaluate.frechet_distance: records its arguments and returns the
-    mean term |mu1 - mu2|² only. The full value is clean-fid's function of these statistics
-    (checked against cleanfid.fid.compute_fid in test_fid.py); its 2048x2048 sqrtm costs
-    ~20 s on 2 idle cores, so it is not repeated here."""
+    """Wraps pegan.evaluate.frechet_distance_to_stats: records its arguments (fake features,
+    real mu, real sigma) and returns the real value."""
 
     def __init__(self):
-        self.calls = []
+        from pegan.metrics.fid import frechet_distance_to_stats
 
-    def __call__(self, mu1, sigma1, mu2, sigma2):
-        self.calls.append([np.array(a, copy=True) for a in (mu1, sigma1, mu2, sigma2)])
-        return float(np.sum((np.asarray(mu1, np.float64) - mu2) ** 2))
+        self.calls = []
+        self.inner = frechet_distance_to_stats
+
+    def __call__(self, fake, mu, sigma):
+        self.calls.append([np.array(a, copy=True) for a in (fake, mu, sigma)])
+        return self.inner(fake, mu, sigma)
 
 
 def test_evaluate_json_has_values_and_protocol(snapshot, data, real_features, tmp_path,
@@ -138,7 +139,7 @@ def test_evaluate_json_has_values_and_protocol(snapshot, data, real_features, tm
     import pegan.evaluate as ev
 
     spy = _Spy()
-    monkeypatch.setattr(ev, "frechet_distance", spy)
+    monkeypatch.setattr(ev, "frechet_distance_to_stats", spy)
     out = tmp_path / "metrics.json"
     rc = cli.main(["evaluate", str(snapshot), "--scale", "32", "--metrics", "fid-kid-pr-swd",
                    "--real", str(data["zip32"]), "--real-features", str(real_features),
@@ -166,18 +167,18 @@ def test_evaluate_json_has_values_and_protocol(snapshot, data, real_features, tm
     assert len(pm["fid"]["network_sha256"]) == 16
     assert {"fid", "kid", "pr", "swd", "clean-fid", "torch"} <= set(prot["versions"])
 
-    # FID: fake statistics first, then the cached real ones (6 of 6 stored)
-    (mu_f, sig_f, mu_r, sig_r), = spy.calls
+    # FID: the fake features, then the cached real statistics (6 of 6 stored)
+    (fake_f, mu_r, sig_r), = spy.calls
     stored = np.load(real_features)
     np.testing.assert_array_equal(mu_r, stored["mu"])
     np.testing.assert_array_equal(sig_r, stored["sigma"])
-    assert sig_f.shape == (2048, 2048) and values["fid"] > 0
+    assert fake_f.shape == (6, 2048) and values["fid"] > 0
 
     # generator_fid (best-snapshot selection) feeds the Fréchet distance the same statistics
     from pegan.snapshot import load_generator
     G, _ = load_generator(snapshot)
     again = _Spy()
-    monkeypatch.setattr(ev, "frechet_distance", again)
+    monkeypatch.setattr(ev, "frechet_distance_to_stats", again)
     fid = generator_fid(G, scale=32, real_features=real_features, num=6, seed=3, batch_size=16)
     assert fid == values["fid"]
     for got, want in zip(again.calls[0], spy.calls[0]):

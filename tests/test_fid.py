@@ -302,3 +302,20 @@ def test_real_features_file(folders, feats, weights_dir, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == [out.name]      # no temp file left
     with pytest.raises(PeganError, match="--num 7"):
         rf.first(7)
+
+
+def test_small_sample_fid_identity_matches_the_matrix_square_root():
+    """n <= d: the eigenvalues of the n x n matrix give clean-fid's sqrtm value."""
+    from pegan.metrics.fid import frechet_distance, frechet_distance_to_stats, stats
+
+    rng = np.random.default_rng(3)
+    d = 256
+    scale = rng.uniform(0.5, 2.0, size=d)
+    real = (rng.normal(size=(400, d)) * scale).astype(np.float32)
+    for n in (8, 64, d):
+        fake = (rng.normal(size=(n, d)) * 1.2 + 0.3).astype(np.float32)
+        mu, sigma = stats(real)
+        exact = frechet_distance(*stats(fake), mu, sigma)
+        assert frechet_distance_to_stats(fake, mu, sigma) == pytest.approx(exact, rel=1e-6)
+    big = rng.normal(size=(d + 50, d)).astype(np.float32)     # n > d: the sqrtm path itself
+    assert frechet_distance_to_stats(big, mu, sigma) == frechet_distance(*stats(big), mu, sigma)

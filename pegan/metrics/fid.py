@@ -121,6 +121,32 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
         return float(cleanfid_frechet(mu1, sigma1, mu2, sigma2))
 
 
+def frechet_distance_to_stats(fake: np.ndarray, mu_real: np.ndarray,
+                              sigma_real: np.ndarray) -> float:
+    """FID of fake features [n, d] against real statistics.
+
+    With n > d this is :func:`frechet_distance` (clean-fid's sqrtm). With n <= d the fake
+    covariance ``S_f = X^T X / (n - 1)`` (X centred) has rank < n, and the exact identity
+    ``tr sqrtm(S_r S_f) = sum sqrt(eig(X S_r X^T / (n - 1)))`` (the non-zero eigenvalues of
+    ``S_r S_f`` are those of the n x n PSD matrix) replaces a d x d matrix square root:
+    milliseconds instead of ~20 s at d = 2048, and no ill-conditioned sqrtm of a singular
+    product. Small-sample evaluations (smoke, snapshot selection) take this path.
+    """
+    n, d = fake.shape
+    if n > d:
+        return frechet_distance(*stats(fake), mu_real, sigma_real)
+    fake64 = fake.astype(np.float64)
+    mu_fake = fake64.mean(axis=0)
+    centred = fake64 - mu_fake
+    sigma_real = np.asarray(sigma_real, dtype=np.float64)
+    small = centred @ sigma_real @ centred.T / (n - 1)            # [n, n], PSD
+    eig = np.linalg.eigvalsh((small + small.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(eig, 0, None)).sum())
+    tr_fake = float((centred ** 2).sum() / (n - 1))
+    diff = mu_fake - np.asarray(mu_real, dtype=np.float64)
+    return float(diff @ diff + tr_fake + np.trace(sigma_real) - 2 * tr_covmean)
+
+
 def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
     """FID between two feature sets (``cleanfid.fid.fid_from_feats``)."""
     if len(real) < 2 or len(fake) < 2:
