@@ -21,5 +21,5 @@ rule figure:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan figure {wildcards.figure} --preset {params.preset} --out {output} "
-        "{input} > {log} 2>&1"
+        "pegan figure {wildcards.figure} {input} --preset {params.preset} --out {output} "
+        "> {log} 2>&1"

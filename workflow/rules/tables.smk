@@ -21,7 +21,7 @@ rule table:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan table {wildcards.table} --preset {params.preset} --out {output.csv} {input} > {log} 2>&1"
+        "pegan table {wildcards.table} {input} --preset {params.preset} --out {output.csv} > {log} 2>&1"
 
 
 rule compare:
