@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 
 from pegan import io
-from pegan.config import REPO_ROOT
+from pegan.config import repo_file
 from pegan.errors import PeganError
 from pegan.tables import LOWER_IS_BETTER, read_table
 
@@ -74,7 +74,7 @@ class ClaimResult:
 
 
 def load_reported_protocols(path: str | Path | None = None) -> dict:
-    path = Path(path) if path else REPO_ROOT / "results" / "reported" / "protocols.yaml"
+    path = Path(path) if path else repo_file("results/reported/protocols.yaml")
     return yaml.safe_load(path.read_text()) if path.is_file() else {}
 
 
@@ -271,15 +271,22 @@ def render_markdown(preset: str, cells: list[CellResult], claims: list[ClaimResu
         lines.append(f"| {c.text} | {c.table} | {c.column} | {c.reproduced} | {_fmt(c.margin)} "
                      f"| {ci} | {c.reported} |")
     for table in dict.fromkeys(c.table for c in cells):
+        table_cells = [c for c in cells if c.table == table]
+        # protocol differences are listed once under the table and referenced by number
+        notes = list(dict.fromkeys(n for c in table_cells for n in c.notes))
         lines += ["", f"## {titles.get(table, table)}", "",
                   "| row | column | reported | reproduced | n | Δ | Δ % | tol. | verdict | protocol |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        for c in (c for c in cells if c.table == table):
+        for c in table_cells:
             ours = _fmt(c.reproduced) + ("" if math.isnan(c.std) else f" ± {_fmt(c.std)}")
             rel = "—" if math.isnan(c.rel_delta) else f"{100 * c.rel_delta:+.1f}"
-            notes = "same" if c.comparable else ("; ".join(c.notes) or "—")
+            protocol = ("differs " + ",".join(f"[{notes.index(n) + 1}]" for n in c.notes)
+                        if c.notes else "same")
             lines.append(f"| {c.row} | {c.column} | {_fmt(c.reported)} | {ours} | {c.n} | "
-                         f"{_fmt(c.delta)} | {rel} | {_fmt(c.tolerance)} | {c.verdict} | {notes} |")
+                         f"{_fmt(c.delta)} | {rel} | {_fmt(c.tolerance)} | {c.verdict} | {protocol} |")
+        if notes:
+            lines += ["", "Protocol differences (reproduced vs reported):", ""]
+            lines += [f"{i}. {note}" for i, note in enumerate(notes, 1)]
     return "\n".join(lines) + "\n"
 
 
@@ -294,7 +301,7 @@ def compare(config: Mapping, table_files: Sequence[str | Path], preset: str,
     protocols = load_reported_protocols() if reported_protocols is None else reported_protocols
     reported, cells = {}, []
     for name, (frame, prov) in reproduced.items():
-        rep_path = REPO_ROOT / config["tables"][name]["reported"]
+        rep_path = repo_file(config["tables"][name]["reported"])
         if not rep_path.is_file():
             raise PeganError(f"reported numbers {rep_path} not found (tables.{name}.reported)")
         reported[name] = pd.read_csv(rep_path, dtype={"row": str})
@@ -333,6 +340,8 @@ def add_args(p) -> None:
     p.add_argument("--csv", default=None, help="per-cell CSV (claims go to <stem>-claims.csv)")
     p.add_argument("--config", default=None)
     p.add_argument("--preset", default=None)
+    p.add_argument("--protocols", default=None,
+                   help="protocols of the reported numbers (default: results/reported/protocols.yaml)")
     p.add_argument("--fail-on", choices=FAIL_MODES, default="never",
                    help="exit 1 on: a regression (comparable cell outside tolerance, worse), any "
                         "comparable cell outside tolerance, or a claim not held")
@@ -343,7 +352,8 @@ def run(args) -> int:
 
     cfg = pconfig.load(args.config, {"preset": args.preset} if args.preset else None)
     preset = args.preset or cfg["preset"]
-    cells, claims = compare(cfg, args.tables, preset)
+    protocols = load_reported_protocols(args.protocols) if args.protocols else None
+    cells, claims = compare(cfg, args.tables, preset, protocols)
     titles = {name: t["title"].split(":")[0] for name, t in cfg["tables"].items()}
     write_outputs(cells, claims, preset, titles, args.out, args.csv)
     status = exit_status(cells, claims, args.fail_on)

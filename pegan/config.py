@@ -86,6 +86,13 @@ _BUDGET = re.compile(r"^([0-9]+(?:\.[0-9]+)?)M$")
 # --------------------------------------------------------------------------- loading
 
 
+def repo_file(path: str | Path) -> Path:
+    """A path from the config (e.g. a reported table): relative to the working directory
+    when it exists there (a workflow run), else to the repository."""
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
+
+
 def schema_path() -> Path:
     for candidate in _SCHEMA_CANDIDATES:
         if candidate.is_file():

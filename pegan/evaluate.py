@@ -44,7 +44,8 @@ class Sampler:
     """Seeded uint8 samples of a generator at one scale, in batches.
 
     ``z = randn(num, G.z_dim)`` is drawn at once from ``torch.Generator().manual_seed(seed)``
-    on the CPU, so the images do not depend on the batch size or the device. When G cannot
+    on the CPU, so the latents do not depend on the batch size or the device; the injected
+    noise of each batch comes from a forked global RNG seeded by (seed, batch start). When G cannot
     produce `scale` (it raises PeganError), it samples at the nearest larger size of `scales`
     (the experiment's scales), else at its base resolution, and the images are resized to
     `scale` (bicubic, antialiased) before the uint8 conversion; ``resized_from`` records the
@@ -87,7 +88,11 @@ class Sampler:
         num = self.num if num is None else num
         for start in range(0, num, self.batch_size):
             z = self.z[start:min(start + self.batch_size, num)].to(self.device)
-            x = self._generate(z).float()
+            # the generator's injected noise comes from the global RNG: seed it per batch in a
+            # forked state, so samples are reproducible and the caller's (training) RNG stays
+            with torch.random.fork_rng():
+                torch.manual_seed(self.seed * 1_000_003 + start)
+                x = self._generate(z).float()
             if tuple(x.shape[-2:]) != (self.scale, self.scale):
                 self.resized_from = int(x.shape[-1])
                 x = F.interpolate(x, size=(self.scale, self.scale), mode="bicubic",

@@ -157,7 +157,8 @@ def _generate(snapshot: str | Path, n: int, scale: int | None, seed: int = SAMPL
 
     G, meta = load_generator(snapshot, "cpu")
     z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)            # injected noise: same image on every run
         return G(z, scale=scale), meta
 
 
@@ -188,7 +189,7 @@ def figure_mspie_scales(out: str | Path, models: Sequence[str | Path]) -> None:
                 ax.imshow(images[c])
                 ax.set_title(f"{name} @ {scales[c]} px", fontsize=7)
     fig.suptitle("MS-PIE: one generator, the same latent, every training scale")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     save(fig, out)
 
 
@@ -308,12 +309,12 @@ def make_figure(name: str, out: str | Path, inputs: Sequence[str], config: Mappi
         elif kind == "curves":
             figure_curves(out, inputs, title)
         else:
-            from pegan.config import REPO_ROOT
+            from pegan.config import repo_file
 
             csv = next((p for p in inputs if p.endswith(".csv")), None)
             if csv is None:
                 raise PeganError(f"figure {name}: pass the reproduced table CSV")
-            figure_bars(out, csv, REPO_ROOT / spec["reported"], spec["columns"], title)
+            figure_bars(out, csv, repo_file(spec["reported"]), spec["columns"], title)
     else:
         raise PeganError(f"unknown figure {name!r} (encodings, padding-statistics, mspie-scales, "
                          "singan-samples, samples-<table>, curves-<table>, bars-<table>)")

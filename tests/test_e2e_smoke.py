@@ -5,6 +5,7 @@ the HTML report, run twice to check that figures are byte-identical."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,10 @@ def _slice_config(raw: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
+    # the rules call `pegan`: make the interpreter's scripts folder visible to the jobs
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
     work = tmp_path_factory.mktemp("smoke-slice")
     for item in ("Snakefile", "workflow", "profiles"):
         src = ROOT / item

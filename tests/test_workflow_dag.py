@@ -36,7 +36,8 @@ def cfg():
 
 @pytest.mark.parametrize("preset", ["smoke", "paper"])
 def test_dry_run_lists_the_complete_dag(cfg, preset):
-    result = _snakemake("-n", "--config", f"preset={preset}")
+    # --forceall: list every job even where a previous run left outputs in results/
+    result = _snakemake("-n", "--forceall", "--config", f"preset={preset}")
     assert result.returncode == 0, result.stderr[-2000:]
     counts = _job_counts(result.stdout)
     seeds = len(cfg["presets"][preset]["seeds"])
@@ -49,7 +50,8 @@ def test_dry_run_lists_the_complete_dag(cfg, preset):
 
 
 def test_slurm_profile_resources(cfg):
-    result = _snakemake("-n", "--profile", "profiles/slurm", "--config", "preset=paper")
+    result = _snakemake("-n", "--forceall", "--profile", "profiles/slurm", "--config",
+                        "preset=paper")
     assert result.returncode == 0, result.stderr[-2000:]
     blocks = result.stdout.split("\n\n")
     train = [b for b in blocks if "rule train:" in b]

@@ -4,7 +4,8 @@
 
 rule figure:
     input:
-        figure_inputs,
+        data=figure_inputs,
+        config=f"{OUT}/config.json",
     output:
         report(
             f"{FIG}/{{figure}}.png",
@@ -21,5 +22,5 @@ rule figure:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan figure {wildcards.figure} {input} --preset {params.preset} --out {output} "
-        "> {log} 2>&1"
+        "pegan figure {wildcards.figure} {input.data} --config {input.config} "
+        "--preset {params.preset} --out {output} > {log} 2>&1"

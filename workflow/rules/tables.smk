@@ -1,9 +1,28 @@
 # Aggregation: paper tables as CSV, then the reported-vs-reproduced comparison.
 
 
+rule effective_config:
+    """The validated config of this run (after --config/--configfile overrides), for the
+    aggregation commands; rewritten, and its consumers rerun, whenever the config changes."""
+    output:
+        f"{OUT}/config.json",
+    log:
+        f"{LOGS}/config.log",
+    benchmark:
+        f"{BENCH}/config.tsv"
+    params:
+        config=lambda wc: json.dumps(config, sort_keys=True, indent=1),
+    localrule: True
+    run:
+        from pegan import io
+
+        io.write_text(output[0], f"{params.config}\n")
+
+
 rule table:
     input:
-        table_inputs,
+        metrics=table_inputs,
+        config=f"{OUT}/config.json",
     output:
         csv=report(
             f"{OUT}/tables/{{table}}.csv",
@@ -21,7 +40,8 @@ rule table:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan table {wildcards.table} {input} --preset {params.preset} --out {output.csv} > {log} 2>&1"
+        "pegan table {wildcards.table} {input.metrics} --config {input.config} "
+        "--preset {params.preset} --out {output.csv} > {log} 2>&1"
 
 
 rule compare:
@@ -32,6 +52,7 @@ rule compare:
         ),
         reported=[table["reported"] for table in config["tables"].values()],
         protocols="results/reported/protocols.yaml",
+        config=f"{OUT}/config.json",
     output:
         md=report(f"{OUT}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
         csv=report(
@@ -47,5 +68,5 @@ rule compare:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan compare --preset {params.preset} --out {output.md} --csv {output.csv} "
-        "{input.tables} > {log} 2>&1"
+        "pegan compare {input.tables} --config {input.config} --preset {params.preset} "
+        "--protocols {input.protocols} --out {output.md} --csv {output.csv} > {log} 2>&1"
