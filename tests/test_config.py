@@ -17,11 +17,6 @@ def raw():
     return yaml.safe_load(pconfig.DEFAULT_CONFIG.read_text())
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
-
-
 def test_shipped_config_is_valid(cfg):
     assert cfg["preset"] in cfg["presets"]
     assert {"smoke", "mini", "paper"} <= set(cfg["presets"])

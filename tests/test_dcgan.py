@@ -19,17 +19,10 @@ from pegan.train.checkpoint import CheckpointStore, state_digest
 from pegan.train.logs import read_jsonl
 from pegan.train.loop import RunOptions, train
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ITERATIONS = 6
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
 
 
 @pytest.fixture(scope="module")

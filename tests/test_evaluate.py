@@ -19,17 +19,11 @@ from pegan.evaluate import evaluate, generator_fid
 from pegan.metrics import inception
 from pegan.snapshot import save_snapshot
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 RES = 32
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 # ----------------------------------------------------------- a tiny generator family
 # Registered in pegan.models.FAMILIES under "tinytest" by the `snapshot` fixture.

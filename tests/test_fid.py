@@ -32,16 +32,10 @@ from pegan.metrics.fid import (FeatureExtractor, fid_folders, fid_from_features,
 from pegan.metrics.images import ImageSet
 from pegan.metrics.real_features import load_real_features
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

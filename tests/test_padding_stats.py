@@ -11,15 +11,10 @@ import torch
 from pegan.padding_stats import (correlation_map, position_mean_map, position_statistics,
                                  random_conv_stack)
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 KW = dict(size=16, depth=3, channels=8, samples=4096)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _ring(a: np.ndarray) -> np.ndarray:

@@ -21,17 +21,10 @@ from pegan.train.logs import read_jsonl
 from pegan.train.loop import RunOptions, train
 from pegan.train.pggan import PGGANSettings, growth, reals_at
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SMALL = dict(resolution=32, z_dim=16, fmap_base=256, fmap_max=16)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
 
 
 @pytest.fixture(scope="module")

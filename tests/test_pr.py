@@ -10,14 +10,7 @@ import torch
 from pegan.metrics.pr import coverage, knn_radii, precision_recall
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 def _on_line(xs):
     """Points on the x axis of a 2-D feature space."""

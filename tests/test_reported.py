@@ -10,11 +10,6 @@ from pegan import config as pconfig
 ROOT = pconfig.REPO_ROOT
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
-
-
 def _reported(table):
     return pd.read_csv(ROOT / table["reported"], dtype={"row": str})
 

@@ -18,18 +18,11 @@ from pegan.train.checkpoint import CheckpointStore, state_digest
 from pegan.train.logs import read_jsonl
 from pegan.train.loop import RunOptions, train
 
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SIZES = [(16, 24), (19, 28), (23, 34), (27, 40)]
 ITERS = 2                                        # iterations per scale in these tests
-
-
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 def _spec(cfg, name, iters=ITERS):

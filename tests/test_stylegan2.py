@@ -29,11 +29,6 @@ def _threads():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
-
-
 def table_experiments(cfg) -> list[str]:
     names = []
     for table in ("table2", "table5", "table5-hires"):

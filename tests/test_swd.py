@@ -12,18 +12,12 @@ from scipy import ndimage
 from pegan.metrics import swd as S
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ---------------------------------------------------- independent scipy reference
 # PGGAN's definition: blur = 5x5 binomial, scipy ndimage.convolve(mode='mirror');
 # down = blur then [::2, ::2]; up = zero insertion then blur with 4x the kernel.
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 _K = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256.0
 

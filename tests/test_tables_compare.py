@@ -13,11 +13,6 @@ from pegan import compare, plan, tables
 from pegan import config as pconfig
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
-
-
 def _write_metrics(root, cfg, preset, seeds, value_of, protocol=None):
     """One metrics JSON per (evaluation, seed); value_of(ev, seed) -> values dict or None."""
     files = []

@@ -22,11 +22,6 @@ from pegan.train.loop import RunOptions, TrainingDiverged, train
 SETTINGS = {"r1_interval": 2, "pl_interval": 3, "ema_kimg_paper": 50000.0}
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
-
-
 def _spec(cfg, name, iterations=6, snapshot_every=None):
     spec = pconfig.resolve(cfg, name, "smoke")
     kimg = iterations * spec.batch / 1000

@@ -29,11 +29,6 @@ def _job_counts(output: str) -> dict[str, int]:
             for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, flags=re.M)}
 
 
-@pytest.fixture(scope="module")
-def cfg():
-    return pconfig.load()
-
-
 @pytest.mark.parametrize("preset", ["smoke", "paper"])
 def test_dry_run_lists_the_complete_dag(cfg, preset):
     # --forceall: list every job even where a previous run left outputs in results/
