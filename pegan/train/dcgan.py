@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pegan.models import build_models
-from pegan.train.distributed import all_reduce_grads, broadcast_module
+from pegan.train.distributed import all_reduce_grads
 from pegan.train.losses import d_logistic_loss, g_nonsaturating_loss
 from pegan.train.recipe import Recipe, StepOutput, TrainContext
 
@@ -34,11 +33,7 @@ class DCGANRecipe(Recipe):
 
     def __init__(self, spec, ctx: TrainContext, settings: DCGANSettings) -> None:
         super().__init__(spec, ctx, settings)
-        self.G, self.D, self.G_kwargs, self.D_kwargs = build_models(spec)
-        self.G.to(ctx.device)
-        self.D.to(ctx.device)
-        broadcast_module(self.G)
-        broadcast_module(self.D)
+        self.G, self.D = self.build_replicated_models()
         betas = (settings.beta1, settings.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=settings.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=settings.lr, betas=betas)

@@ -24,8 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import autograd, nn
 
-from pegan.models import build_models
-from pegan.train.distributed import all_reduce_grads, broadcast_module
+from pegan.train.distributed import all_reduce_grads
 from pegan.train.ema import update_ema
 from pegan.train.recipe import Recipe, StepOutput, TrainContext
 
@@ -84,11 +83,7 @@ class PGGANRecipe(Recipe):
 
     def __init__(self, spec, ctx: TrainContext, settings: PGGANSettings) -> None:
         super().__init__(spec, ctx, settings)
-        self.G, self.D, self.G_kwargs, self.D_kwargs = build_models(spec)
-        self.G.to(ctx.device)
-        self.D.to(ctx.device)
-        broadcast_module(self.G)
-        broadcast_module(self.D)
+        self.G, self.D = self.build_replicated_models()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         betas = (settings.beta1, settings.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=settings.lr, betas=betas, eps=1e-8)

@@ -108,6 +108,19 @@ class Recipe:
         self.settings = settings
         self.G_kwargs: dict = {}
 
+    def build_replicated_models(self) -> tuple[nn.Module, nn.Module]:
+        """G and D of the spec (:func:`pegan.models.build_models`) on this process's device,
+        identical on every rank (rank 0's initialisation is broadcast); sets ``G_kwargs`` and
+        ``D_kwargs``."""
+        from pegan.models import build_models
+        from pegan.train.distributed import broadcast_module
+
+        G, D, self.G_kwargs, self.D_kwargs = build_models(self.spec)
+        G, D = G.to(self.ctx.device), D.to(self.ctx.device)
+        broadcast_module(G)
+        broadcast_module(D)
+        return G, D
+
     # ---------------------------------------------------------------- what subclasses give
     def modules(self) -> dict[str, nn.Module]:
         raise NotImplementedError

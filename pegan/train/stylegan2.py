@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pegan.models import build_models
 from pegan.train import distributed, losses, mspie
 from pegan.train.ema import ema_momentum, update_ema
 from pegan.train.recipe import Recipe, StepOutput
@@ -78,10 +77,7 @@ class StyleGAN2Recipe(Recipe):
     def __init__(self, spec, ctx, settings: StyleGAN2Settings) -> None:
         super().__init__(spec, ctx, settings)
         s = settings
-        G, D, self.G_kwargs, self.D_kwargs = build_models(spec)
-        self.G, self.D = G.to(ctx.device), D.to(ctx.device)
-        distributed.broadcast_module(self.G)
-        distributed.broadcast_module(self.D)
+        self.G, self.D = self.build_replicated_models()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.g_opt = torch.optim.Adam(self.G.parameters(), lr=s.g_lr, betas=(s.g_beta1, s.g_beta2))
         self.d_opt = torch.optim.Adam(self.D.parameters(), lr=s.d_lr, betas=(s.d_beta1, s.d_beta2))
