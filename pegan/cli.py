@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-data": ("pegan.data.prepare", "write a dataset as a zip of square PNGs at one size"),
     "train": ("pegan.train.cli", "train or resume one experiment (checkpoints, snapshots)"),
     "select-snapshot": ("pegan.train.select", "pick the best snapshot before an image budget"),
+    "import-mmgen": ("pegan.convert.mmgen", "convert a released MMGeneration StyleGAN2 / MS-PIE checkpoint into a pegan snapshot"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Converters from other implementations' checkpoints to pegan snapshots."""
