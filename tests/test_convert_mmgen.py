@@ -273,7 +273,7 @@ def test_ambiguity_sets_are_exactly_the_identical_architectures():
     assert mmgen.candidate_rows(sd) == ["g", "1024"]
 
 
-@pytest.mark.parametrize("row", ["a", "g", "h", "i"])  # f: see the equality test
+@pytest.mark.parametrize("row", ["a", "g", "i"])  # f, e, h: at 384 px in the equality test
 def test_imported_snapshot_generates_at_every_scale(cfg, tmp_path, row):
     path = save_ckpt(tmp_path, row)
     out = tmp_path / "snap.pt"
@@ -351,3 +351,31 @@ def test_errors_list_missing_unexpected_and_misshaped_keys(cfg, tmp_path):
         mmgen.import_mmgen(junk, tmp_path / "x.pt", config=cfg)
     with pytest.raises(PeganError, match="not found"):
         mmgen.import_mmgen(tmp_path / "absent.pth", tmp_path / "x.pt", config=cfg)
+
+
+def test_released_folder_maps_files_to_rows_and_evaluations(cfg, tmp_path):
+    from pegan.convert import released
+
+    names = {
+        "a": "stylegan2_c2_config-a_ffhq_256x256_b3x8_1100k_20210406_145127-71d9634b.pth",
+        "f": "mspie-stylegan2_c2_config-f_ffhq_256-512_b3x8_1100k_20210406_144927-4f4d5391.pth",
+        "896": "mspie-stylegan2_c2_config-f_ffhq_256-896_b3x8_1100k_20210406_144943-6c18ad5d.pth",
+        "1024": "mspie-stylegan2_c1_config-f_ffhq_256-1024_b2x8_1600k_20210406_144716-81cbdc96.pth",
+    }
+    for name in [*names.values(), "singan_csg_fis_20210406_175532-f0ec7b61.pth"]:
+        (tmp_path / name).touch()
+    assert {r: p.name for r, p in mmgen.released_checkpoints(tmp_path).items()} == names
+    assert released.checkpoint(tmp_path, "t5f-896").endswith(names["896"])
+    files = released.metrics_files(cfg, "paper", tmp_path, "root", "table5", 0)
+    # the final model fills the 25M columns only, at 256 (a: 256 only) and 512 px
+    assert [f.split("/")[1] for f in files] == ["t2a", "t5f", "t5f"]
+    assert all("/seed0/25M-" in f for f in files)
+    assert {f.split("-")[1] for f in files if "/t5f/" in f} == {"256px", "512px"}
+    hires = released.metrics_files(cfg, "paper", tmp_path, "root", "table5-hires", 0)
+    assert [h.split("/")[1] for h in hires] == ["t5f-1024", "t5f-896"]
+    assert "/seed0/final-1024px-" in hires[0] and "/seed0/final-896px-" in hires[1]
+    with pytest.raises(PeganError, match="preset=paper"):
+        released.metrics_files(cfg, "smoke", tmp_path, "root", "table5", 0)
+    (tmp_path / "copy_config-a_ffhq_256x256.pth").touch()
+    with pytest.raises(PeganError, match="keep one"):
+        mmgen.released_checkpoints(tmp_path)

@@ -250,6 +250,23 @@ def detect_config(state_dict: Mapping[str, Tensor], hint: str = "") -> str:
     return TABLE5_EXPERIMENTS[rows[0]]
 
 
+def released_checkpoints(folder: str | Path) -> dict[str, Path]:
+    """Table 5 row id -> the released ``.pth`` in ``folder`` named for it (released names
+    carry ``config-<row>`` and, for the high-resolution rows, ``256-896`` / ``256-1024``).
+    Raises :class:`PeganError` when two files name the same row."""
+    found: dict[str, Path] = {}
+    for path in sorted(Path(folder).glob("*.pth")) if Path(folder).is_dir() else []:
+        rows = _hint_rows(path.name)
+        if len(rows) != 1:
+            continue  # SinGAN or unrelated files
+        (row,) = rows
+        if row in found:
+            raise PeganError(f"{folder}: both {found[row].name} and {path.name} are Table 5 "
+                             f"row {row}; keep one")
+        found[row] = path
+    return found
+
+
 # ------------------------------------------------------------------------ import
 
 
