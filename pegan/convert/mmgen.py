@@ -23,21 +23,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import Tensor
 
+from pegan.convert.names import (TABLE5_EXPERIMENTS, hint_rows,  # noqa: F401
+                                 released_checkpoints)
 from pegan.errors import PeganError
 
 log = logging.getLogger(__name__)
 
-# Table 5 row id -> pegan experiment.
-TABLE5_EXPERIMENTS: dict[str, str] = {
-    "a": "t2a", "b": "t5b", "c": "t5c", "d": "t5d", "e": "t5e", "f": "t5f", "g": "t5g",
-    "h": "t5h", "i": "t5i", "j": "t5j", "k": "t5k", "896": "t5f-896", "1024": "t5f-1024"}
 PREFIXES = ("generator", "generator_ema", "discriminator")
 _DROP = {"head_pos_enc._float_tensor"}  # SPE device/dtype carrier, no pegan counterpart
 _SHOW = 5  # keys listed per category in an error message
@@ -193,15 +190,6 @@ def convert_stylegan2(state_dict: Mapping[str, Tensor], spec, *, prefix: str = "
 # ------------------------------------------------------------------------ detection
 
 
-def _hint_rows(hint: str) -> set[str]:
-    """Table 5 rows named in a file name / experiment name (``config-f``, ``256-896``)."""
-    rows = set(re.findall(r"config-([a-k])(?![a-z])", hint.lower()))
-    hires = set(re.findall(r"256-(896|1024)", hint))
-    if hires:
-        rows = hires
-    return rows
-
-
 def candidate_rows(state_dict: Mapping[str, Tensor]) -> list[str]:
     """Table 5 rows whose architecture matches the checkpoint's keys and shapes."""
     parts = split_prefixes(state_dict)
@@ -240,7 +228,7 @@ def detect_config(state_dict: Mapping[str, Tensor], hint: str = "") -> str:
     ``meta['exp_name']``). Raises :class:`PeganError` when it cannot decide."""
     rows = candidate_rows(state_dict)
     if len(rows) > 1:
-        named = _hint_rows(hint) & set(rows)
+        named = hint_rows(hint) & set(rows)
         if len(named) == 1:
             rows = sorted(named)
     if len(rows) > 1:
@@ -248,23 +236,6 @@ def detect_config(state_dict: Mapping[str, Tensor], hint: str = "") -> str:
         raise PeganError(f"the checkpoint's keys fit Table 5 rows {names} equally (SPE-interp "
                          "and SPE-expand have identical weights); pass --experiment")
     return TABLE5_EXPERIMENTS[rows[0]]
-
-
-def released_checkpoints(folder: str | Path) -> dict[str, Path]:
-    """Table 5 row id -> the released ``.pth`` in ``folder`` named for it (released names
-    carry ``config-<row>`` and, for the high-resolution rows, ``256-896`` / ``256-1024``).
-    Raises :class:`PeganError` when two files name the same row."""
-    found: dict[str, Path] = {}
-    for path in sorted(Path(folder).glob("*.pth")) if Path(folder).is_dir() else []:
-        rows = _hint_rows(path.name)
-        if len(rows) != 1:
-            continue  # SinGAN or unrelated files
-        (row,) = rows
-        if row in found:
-            raise PeganError(f"{folder}: both {found[row].name} and {path.name} are Table 5 "
-                             f"row {row}; keep one")
-        found[row] = path
-    return found
 
 
 # ------------------------------------------------------------------------ import

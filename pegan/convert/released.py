@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Mapping
 
 from pegan import plan
-from pegan.convert.mmgen import TABLE5_EXPERIMENTS, released_checkpoints
+from pegan.convert.names import TABLE5_EXPERIMENTS, released_checkpoints
 from pegan.errors import PeganError
 
 TABLES = ("table5", "table5-hires")
