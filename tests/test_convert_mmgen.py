@@ -166,8 +166,29 @@ def _modconv(x, w, sd, pre, *, demod=True, padding=1):
     return y.reshape(n, cout, y.shape[2], y.shape[3])
 
 
-def _styleconv(x, w, noise, sd, pre, *, up, no_pad):
+def _deconv(x, w, sd, pre):
+    """StyleGAN2 up-sampling modulated conv: transposed conv (stride 2), then the FIR blur
+    (upfirdn2d, pad (1, 1))."""
+    weight = sd[f"{pre}.weight_orig"][0]
+    cout, cin, k, _ = weight.shape
+    style = F.linear(w, sd[f"{pre}.style_modulation.linear.weight_orig"] / math.sqrt(w.shape[1]))
+    style = style + sd[f"{pre}.style_modulation.bias"]
+    wb = weight[None] / math.sqrt(cin * k * k) * style[:, None, :, None, None]
+    wb = wb * torch.rsqrt(wb.pow(2).sum([2, 3, 4], keepdim=True) + 1e-8)
+    n, _, h, wd = x.shape
+    wt = wb.transpose(1, 2).reshape(n * cin, cout, k, k)
+    y = F.conv_transpose2d(x.reshape(1, n * cin, h, wd), wt, stride=2, groups=n)
+    y = y.reshape(n, cout, y.shape[2], y.shape[3])
+    kernel = torch.flip(sd[f"{pre}.blur.kernel"], [0, 1])[None, None].repeat(cout, 1, 1, 1)
+    return F.conv2d(F.pad(y, (1, 1, 1, 1)), kernel, groups=cout)
+
+
+def _styleconv(x, w, noise, sd, pre, *, up, no_pad, deconv=False):
     pad = 0 if no_pad else 1
+    if up and deconv:
+        x = _deconv(x, w, sd, f"{pre}.conv")
+        x = x + sd[f"{pre}.noise_injector.weight"] * noise
+        return F.leaky_relu(x + sd[f"{pre}.activate.bias"].view(1, -1, 1, 1), 0.2) * math.sqrt(2)
     if up and no_pad:  # interpolate to 2h + 4, then a valid conv
         h, wd = x.shape[2:]
         x = F.interpolate(x, size=(2 * h + 4, 2 * wd + 4), mode="bilinear", align_corners=True)
@@ -214,8 +235,9 @@ def _head(sd, row, n, size):
 
 
 def official_forward(sd, row, z, s, noises):
-    """MSStyleGANv2Generator forward (deconv2conv) at chosen_scale s; BGR output."""
-    no_pad = ROWS[row][1]
+    """MSStyleGANv2Generator forward (deconv2conv) at chosen_scale s, or the plain
+    StyleGANv2Generator (deconv rows a, b; s = 0); BGR output."""
+    no_pad, deconv = ROWS[row][1], ROWS[row][2]
     x = z * torch.rsqrt(z.pow(2).mean(1, keepdim=True) + 1e-8)
     for i in range(1, 9):
         x = F.linear(x, sd[f"style_mapping.{i}.linear.weight_orig"] * 0.01 / math.sqrt(512))
@@ -225,7 +247,8 @@ def official_forward(sd, row, z, s, noises):
     h = _styleconv(h, w, noises[0], sd, "conv1", up=False, no_pad=no_pad)
     skip = _modconv(h, w, sd, "to_rgb1.conv", demod=False, padding=0) + sd["to_rgb1.bias"]
     for b in range(6):
-        h = _styleconv(h, w, noises[2 * b + 1], sd, f"convs.{2 * b}", up=True, no_pad=no_pad)
+        h = _styleconv(h, w, noises[2 * b + 1], sd, f"convs.{2 * b}", up=True, no_pad=no_pad,
+                       deconv=deconv)
         h = _styleconv(h, w, noises[2 * b + 2], sd, f"convs.{2 * b + 1}", up=False, no_pad=no_pad)
         rgb = _modconv(h, w, sd, f"to_rgbs.{b}.conv", demod=False, padding=0)
         skip = rgb + sd[f"to_rgbs.{b}.bias"] + _upfirdn_up2(skip, sd[f"to_rgbs.{b}.upsample.kernel"])
@@ -273,7 +296,7 @@ def test_ambiguity_sets_are_exactly_the_identical_architectures():
     assert mmgen.candidate_rows(sd) == ["g", "1024"]
 
 
-@pytest.mark.parametrize("row", ["a", "g", "i"])  # f, e, h: at 384 px in the equality test
+@pytest.mark.parametrize("row", ["a", "g", "i"])  # f, e, h: at 320 px in the equality test
 def test_imported_snapshot_generates_at_every_scale(cfg, tmp_path, row):
     path = save_ckpt(tmp_path, row)
     out = tmp_path / "snap.pt"
@@ -287,7 +310,7 @@ def test_imported_snapshot_generates_at_every_scale(cfg, tmp_path, row):
         assert img.shape == (1, 3, px, px) and torch.isfinite(img).all()
 
 
-@pytest.mark.parametrize("row,s", [("f", 2), ("e", 2), ("h", 2)])
+@pytest.mark.parametrize("row,s", [("f", 1), ("e", 1), ("h", 1), ("a", 0), ("d", 0)])
 def test_matches_official_forward_and_is_rgb(cfg, row, s):
     sd = official_state(row)
     spec = spec_of(cfg, row)
