@@ -1,0 +1,105 @@
+"""The SLURM path for real: a slice of the smoke DAG submitted through Snakemake's SLURM
+executor (profiles/slurm-local) to a running cluster, checked against `sacct` and against a
+local run of the same slice.
+
+Needs a cluster that `sinfo` reaches (CI starts one with `local-slurm.sh start`, see
+.ci/run); without one these tests skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from workflow_slice import job_env, make_workdir, snakemake_exe
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+# One Table 2 run (t2a) and one MS-PIE run (t5f), one column each: data -> train -> select
+# -> evaluate -> table -> compare. A quarter of the smoke schedule keeps training short.
+ROWS = {"table2": ["a"], "table5": ["f"]}
+COLUMNS = {"table2": ["fid256_20M"], "table5": ["fid512_25M"]}
+SCHEDULE = {"kimg_per_mimg": 0.002}
+TARGET = "results/smoke/comparison.md"
+TIMEOUT = 900  # seconds, per snakemake invocation
+
+
+def _cluster_state() -> str | None:
+    """None if a SLURM partition is up, else why not."""
+    if not shutil.which("sinfo"):
+        return "no SLURM client (sinfo) on PATH; CI starts a cluster with local-slurm.sh"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%a"], capture_output=True, text=True,
+                             timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out: no SLURM controller answers"
+    if out.returncode != 0 or "up" not in out.stdout.split():
+        return f"no SLURM partition is up ({(out.stderr or out.stdout).strip()[:200]})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = _cluster_state()
+    if reason:
+        pytest.skip(reason)
+
+
+def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([snakemake_exe(), *args], cwd=work, env=job_env(),
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def _sacct(name: str, expected: int, wait: float = 60.0) -> dict[str, str]:
+    """{job id: state} of the allocations named `name`, once `expected` of them are final."""
+    final = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
+    end = time.monotonic() + wait
+    while True:
+        out = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-2hours", "--name", name,
+                              "-o", "JobID,State"], capture_output=True, text=True, timeout=30)
+        jobs = dict(line.split("|")[:2] for line in out.stdout.split() if "|" in line)
+        states = {j: s.split()[0] for j, s in jobs.items()}
+        if (len(states) >= expected and set(states.values()) <= final) \
+                or time.monotonic() > end:
+            return states
+        time.sleep(2)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=False)["G_ema"]
+
+
+def test_smoke_slice_through_slurm_matches_local(cluster, tmp_path):
+    slurm = make_workdir(tmp_path / "slurm", ROWS, columns=COLUMNS, schedule=SCHEDULE)
+    local = make_workdir(tmp_path / "local", ROWS, columns=COLUMNS, schedule=SCHEDULE)
+
+    run = _snakemake(slurm, "--profile", "profiles/slurm-local", TARGET)
+    log = run.stdout + run.stderr
+    steps = [line for line in log.splitlines() if "steps (100%) done" in line]
+    assert steps, log[-3000:]
+    n_jobs = int(steps[-1].split()[0])
+    run_id = [ln.split("SLURM run ID:")[1].strip() for ln in log.splitlines()
+              if "SLURM run ID:" in ln][0]
+    assert n_jobs >= 10          # data, features, 2 x train, select, evaluate, tables, compare
+    n_local = sum(line.startswith("localrule ") for line in log.splitlines())  # effective_config
+    n_slurm = n_jobs - n_local
+    # every job ran as its own SLURM allocation and SLURM accounted it as COMPLETED
+    states = _sacct(run_id, n_slurm)
+    assert len(states) == n_slurm >= 10, states
+    assert set(states.values()) == {"COMPLETED"}, states
+
+    _snakemake(local, "--cores", "2", TARGET)
+    out_s, out_l = slurm / "results" / "smoke", local / "results" / "smoke"
+    for rel in ("tables/table2.csv", "tables/table5.csv", "comparison.csv", "comparison.md"):
+        assert (out_s / rel).read_bytes() == (out_l / rel).read_bytes(), rel
+    for exp in ("t2a", "t5f"):
+        ws, wl = (_weights(o / "runs" / exp / "seed0" / "final.pt") for o in (out_s, out_l))
+        assert ws.keys() == wl.keys()
+        assert all(torch.equal(ws[k], wl[k]) for k in ws), exp
