@@ -4,52 +4,25 @@ the HTML report, run twice to check that figures are byte-identical."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
+from workflow_slice import digests, job_env, make_workdir, snakemake_exe
 
 from pegan import config as pconfig
 
-ROOT = pconfig.REPO_ROOT
-KEEP_TABLES = {"swd-dcgan", "table5-hires"}
-KEEP_EXTRA = {"singan-no-pad"}
-
-
-def _slice_config(raw: dict) -> dict:
-    cfg = dict(raw)
-    cfg["tables"] = {k: v for k, v in raw["tables"].items() if k in KEEP_TABLES}
-    cfg["tables"]["table5-hires"] = dict(cfg["tables"]["table5-hires"])
-    cfg["tables"]["table5-hires"]["rows"] = cfg["tables"]["table5-hires"]["rows"][:1]
-    used = {r["experiment"] for t in cfg["tables"].values() for r in t["rows"]} | KEEP_EXTRA
-    cfg["experiments"] = {k: v for k, v in raw["experiments"].items() if k in used}
-    cfg["claims"] = [c for c in raw["claims"] if c["table"] in KEEP_TABLES]
-    for preset in cfg["presets"].values():
-        preset["overrides"] = {k: v for k, v in preset.get("overrides", {}).items() if k in used}
-    return cfg
+ROWS = {"swd-dcgan": ["a", "b", "c"], "table5-hires": ["896"]}
+EXTRA = ["singan-no-pad"]
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     # the rules call `pegan`: make the interpreter's scripts folder visible to the jobs
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ["PATH"].split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ["PATH"]
-    work = tmp_path_factory.mktemp("smoke-slice")
-    for item in ("Snakefile", "workflow", "profiles"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    (work / "results").mkdir()
-    shutil.copytree(ROOT / "results" / "reported", work / "results" / "reported")
-    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
-    (work / "config.yaml").write_text(yaml.safe_dump(_slice_config(raw), sort_keys=False))
-    return work
+    os.environ["PATH"] = job_env()["PATH"]
+    return make_workdir(tmp_path_factory.mktemp("smoke-slice"), ROWS, extra_experiments=EXTRA)
 
 
 def _run(work: Path, targets=("all",)) -> None:
@@ -67,7 +40,7 @@ def _run(work: Path, targets=("all",)) -> None:
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.png"))}
+    return digests(folder, "*.png")
 
 
 @pytest.mark.slow
@@ -112,8 +85,7 @@ def test_smoke_slice_end_to_end(workdir):
     assert _digests(figures) == before
 
     # the HTML report bundles tables, comparison and figures (snakemake --report)
-    snakemake = Path(sys.executable).parent / "snakemake"
-    result = subprocess.run([str(snakemake), "--report", "report.html"], cwd=workdir,
+    result = subprocess.run([snakemake_exe(), "--report", "report.html"], cwd=workdir,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")

@@ -23,8 +23,10 @@ ROOT = pconfig.REPO_ROOT
 def slice_config(raw: dict, rows: dict[str, list[str]], *,
                  columns: dict[str, list[str]] | None = None,
                  overrides: dict[str, dict] | None = None,
-                 schedule: dict | None = None) -> dict:
-    """The registry cut down to `rows` ({table: [row ids]}) and the experiments they use.
+                 schedule: dict | None = None,
+                 extra_experiments: list[str] | None = None) -> dict:
+    """The registry cut down to `rows` ({table: [row ids]}) and the experiments they use
+    (plus `extra_experiments`, trained although no kept row reads them).
 
     `columns` ({table: [column keys]}) also drops the other columns of those tables (fewer
     snapshots to select and evaluate). `overrides` ({experiment: {setting: value}}) are added to the smoke preset's overrides
@@ -39,6 +41,7 @@ def slice_config(raw: dict, rows: dict[str, list[str]], *,
             spec["columns"] = [c for c in spec["columns"] if c["key"] in columns[table]]
         cfg["tables"][table] = spec
     used = {r["experiment"] for t in cfg["tables"].values() for r in t["rows"]}
+    used |= set(extra_experiments or [])
     cfg["experiments"] = {k: v for k, v in raw["experiments"].items() if k in used}
     cfg["claims"] = [c for c in raw["claims"] if c["table"] in rows
                      and all(str(c.get(k, "")) in rows[c["table"]] or k not in c
@@ -57,7 +60,8 @@ def slice_config(raw: dict, rows: dict[str, list[str]], *,
 def make_workdir(work: Path, rows: dict[str, list[str]], *,
                  columns: dict[str, list[str]] | None = None,
                  overrides: dict[str, dict] | None = None,
-                 schedule: dict | None = None) -> Path:
+                 schedule: dict | None = None,
+                 extra_experiments: list[str] | None = None) -> Path:
     """Copy the workflow into `work` with a sliced config.yaml; returns `work`."""
     work.mkdir(parents=True, exist_ok=True)
     for item in ("Snakefile", "workflow", "profiles"):
@@ -67,7 +71,7 @@ def make_workdir(work: Path, rows: dict[str, list[str]], *,
     shutil.copytree(ROOT / "results" / "reported", work / "results" / "reported")
     raw = yaml.safe_load((ROOT / "config.yaml").read_text())
     cfg = slice_config(raw, rows, columns=columns, overrides=overrides,
-                       schedule=schedule)
+                       schedule=schedule, extra_experiments=extra_experiments)
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return work
 
