@@ -25,13 +25,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("pegan.cli", "print the resolved settings of an experiment under a preset"),
     "table": ("pegan.tables", "regenerate a paper table (CSV) from evaluation results"),
     "compare": ("pegan.compare", "compare reproduced tables with the reported numbers and claims"),
+    "claims": ("pegan.claims", "test the paper's claims across seeds (Welch one-sided t-tests) -> report"),
     "figure": ("pegan.figures", "regenerate a figure of the paper from code and runs"),
     "real-features": ("pegan.metrics.real_features", "Inception features of a dataset's first N images (cached FID statistics)"),
     "evaluate": ("pegan.evaluate", "evaluate a snapshot or image folder at one scale: FID, KID, P&R, SWD -> JSON"),
     "prepare-data": ("pegan.data.prepare", "write a dataset as a zip of square PNGs at one size"),
     "train": ("pegan.train.cli", "train or resume one experiment (checkpoints, snapshots)"),
     "select-snapshot": ("pegan.train.select", "pick the best snapshot before an image budget"),
-    "import-mmgen": ("pegan.convert.mmgen", "convert a released MMGeneration StyleGAN2 / MS-PIE checkpoint into a pegan snapshot"),
+    "import-mmgen": ("pegan.convert.mmgen", "convert a released MMGeneration StyleGAN2 / MS-PIE / SinGAN checkpoint into a pegan snapshot"),
 }
 
 

@@ -182,11 +182,14 @@ def _pair_margin(metric: str, better: float, worse: float) -> float:
     return _oriented(metric, worse) - _oriented(metric, better)
 
 
-def _claim_verdict(metric: str, pairs: list[tuple[float, float]]) -> tuple[str, float]:
-    """pairs of (better, worse) values; held if every pair has a positive margin."""
+def _claim_verdict(metric: str, pairs: list[tuple[float, float]],
+                   margin_rel: float = 0.0) -> tuple[str, float]:
+    """pairs of (better, worse) values; held if every pair has a positive margin. With
+    `margin_rel` (non-inferiority), `better` may be worse than `worse` by up to
+    margin_rel * |worse|."""
     if any(math.isnan(b) or math.isnan(w) for b, w in pairs):
         return "not comparable", math.nan
-    margin = min(_pair_margin(metric, b, w) for b, w in pairs)
+    margin = min(_pair_margin(metric, b, w) + margin_rel * abs(w) for b, w in pairs)
     return ("held" if margin > 0 else "not held"), margin
 
 
@@ -210,6 +213,8 @@ def check_claims(config: Mapping, reproduced: Mapping[str, tuple[pd.DataFrame, d
             best = str(claim["best"])
             others = [str(r) for r in claim["among"] if str(r) != best]
             pairs_ids = [(best, o) for o in others]
+        elif "close" in claim:
+            pairs_ids = [(str(claim["close"]), str(claim["to"]))]
         else:
             pairs_ids = [(str(claim["better"]), str(claim["worse"]))]
         repro_frame, prov = reproduced.get(table, (None, {}))
@@ -221,15 +226,17 @@ def check_claims(config: Mapping, reproduced: Mapping[str, tuple[pd.DataFrame, d
             indexed = frame.set_index("row")
             return [(_get(indexed, b, key), _get(indexed, w, key)) for b, w in ids]
 
-        ours, margin = _claim_verdict(metric, values(repro_frame, pairs_ids))
-        theirs, _ = _claim_verdict(metric, values(rep_frame, pairs_ids))
+        margin_rel = float(claim.get("margin", 0.0))
+        ours, margin = _claim_verdict(metric, values(repro_frame, pairs_ids), margin_rel)
+        theirs, _ = _claim_verdict(metric, values(rep_frame, pairs_ids), margin_rel)
         ci = None
         if len(pairs_ids) == 1 and prov:
             b, w = pairs_ids[0]
             seeds_b = prov.get("cells", {}).get(b, {}).get(key, {}).get("per_seed", {})
             seeds_w = prov.get("cells", {}).get(w, {}).get(key, {}).get("per_seed", {})
             common = sorted(set(seeds_b) & set(seeds_w))
-            ci = _t_interval([_pair_margin(metric, seeds_b[s], seeds_w[s]) for s in common])
+            ci = _t_interval([_pair_margin(metric, seeds_b[s], seeds_w[s])
+                              + margin_rel * abs(seeds_w[s]) for s in common])
         detail = ", ".join(f"{b} vs {w}" for b, w in pairs_ids)
         out.append(ClaimResult(claim["id"], claim["text"], table, key, ours, theirs, margin, ci, detail))
     return out
@@ -243,7 +250,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 
 def render_markdown(preset: str, cells: list[CellResult], claims: list[ClaimResult],
-                    titles: Mapping[str, str]) -> str:
+                    titles: Mapping[str, str], claim_stats: pd.DataFrame | None = None) -> str:
     counts = pd.Series([c.verdict for c in cells]).value_counts().to_dict() if cells else {}
     comparable = sum(c.comparable for c in cells)
     regressions = sum(c.regression for c in cells)
@@ -270,6 +277,15 @@ def render_markdown(preset: str, cells: list[CellResult], claims: list[ClaimResu
         ci = "—" if c.ci95 is None else f"[{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
         lines.append(f"| {c.text} | {c.table} | {c.column} | {c.reproduced} | {_fmt(c.margin)} "
                      f"| {ci} | {c.reported} |")
+    if claim_stats is not None and len(claim_stats):
+        lines += ["", "## Claims across seeds (`pegan claims`, see claims.md)", "",
+                  "| finding | claim | verdict | pairs (winner vs other: p, Hedges' g) |",
+                  "|---|---|---|---|"]
+        for (finding, claim), group in claim_stats.groupby(["finding", "claim"], sort=False):
+            pairs = "; ".join(
+                f"{r.winner} vs {r.other}: p={_fmt(float(r.p))}, g={_fmt(float(r.hedges_g), 2)}"
+                for r in group.itertuples() if isinstance(r.winner, str) or not pd.isna(r.winner))
+            lines.append(f"| {finding} | {claim} | {group['claim_verdict'].iloc[0]} | {pairs} |")
     for table in dict.fromkeys(c.table for c in cells):
         table_cells = [c for c in cells if c.table == table]
         # protocol differences are listed once under the table and referenced by number
@@ -301,6 +317,10 @@ def compare(config: Mapping, table_files: Sequence[str | Path], preset: str,
     protocols = load_reported_protocols() if reported_protocols is None else reported_protocols
     reported, cells = {}, []
     for name, (frame, prov) in reproduced.items():
+        if config["tables"][name].get("reported") is None:      # pegan-only table
+            reported[name] = pd.DataFrame({"row": pd.Series(dtype=str)})
+            cells += compare_table(config, name, frame, prov, reported[name], None, preset)
+            continue
         rep_path = repo_file(config["tables"][name]["reported"])
         if not rep_path.is_file():
             raise PeganError(f"reported numbers {rep_path} not found (tables.{name}.reported)")
@@ -310,8 +330,9 @@ def compare(config: Mapping, table_files: Sequence[str | Path], preset: str,
 
 
 def write_outputs(cells: list[CellResult], claims: list[ClaimResult], preset: str,
-                  titles: Mapping[str, str], md_path: str | Path, csv_path: str | Path | None) -> None:
-    io.write_text(md_path, render_markdown(preset, cells, claims, titles))
+                  titles: Mapping[str, str], md_path: str | Path, csv_path: str | Path | None,
+                  claim_stats: pd.DataFrame | None = None) -> None:
+    io.write_text(md_path, render_markdown(preset, cells, claims, titles, claim_stats))
     if csv_path:
         frame = pd.DataFrame([{**asdict(c), "notes": "; ".join(c.notes)} for c in cells])
         io.write_text(csv_path, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
@@ -342,6 +363,8 @@ def add_args(p) -> None:
     p.add_argument("--preset", default=None)
     p.add_argument("--protocols", default=None,
                    help="protocols of the reported numbers (default: results/reported/protocols.yaml)")
+    p.add_argument("--claims-csv", default=None,
+                   help="claims.csv written by `pegan claims`: adds the per-seed tests")
     p.add_argument("--fail-on", choices=FAIL_MODES, default="never",
                    help="exit 1 on: a regression (comparable cell outside tolerance, worse), any "
                         "comparable cell outside tolerance, or a claim not held")
@@ -355,7 +378,12 @@ def run(args) -> int:
     protocols = load_reported_protocols(args.protocols) if args.protocols else None
     cells, claims = compare(cfg, args.tables, preset, protocols)
     titles = {name: t["title"].split(":")[0] for name, t in cfg["tables"].items()}
-    write_outputs(cells, claims, preset, titles, args.out, args.csv)
+    claim_stats = None
+    if args.claims_csv:
+        if not Path(args.claims_csv).is_file():
+            raise PeganError(f"--claims-csv {args.claims_csv} not found: run `pegan claims` first")
+        claim_stats = pd.read_csv(args.claims_csv, dtype={"winner": str, "other": str})
+    write_outputs(cells, claims, preset, titles, args.out, args.csv, claim_stats)
     status = exit_status(cells, claims, args.fail_on)
     held = sum(c.reproduced == "held" for c in claims)
     print(f"comparison: {len(cells)} cells, {sum(c.comparable for c in cells)} comparable, "

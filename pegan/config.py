@@ -158,6 +158,9 @@ def _fill_defaults(config: dict) -> dict:
         gpus.setdefault("train", {})
         gpus.setdefault("evaluate", 0)
         preset.setdefault("overrides", {})
+        samples = preset.get("samples", {})
+        if "swd" in samples:
+            samples.setdefault("structure", samples["swd"])
     return config
 
 
@@ -316,6 +319,10 @@ def check(config: Mapping) -> list[str]:
                 if key not in keys:
                     errors.append(f"{rwhere}.skip: {key!r} is not a column of {tname}")
             sw = switches[exp_name]
+            if "upsample_from" in row and row["upsample_from"] not in sw.get(
+                    "scales", [sw.get("resolution")]):
+                errors.append(f"{rwhere}.upsample_from: {row['upsample_from']} is not a scale "
+                              f"experiments.{exp_name} generates")
             for j, col in enumerate(table["columns"]):
                 if col["key"] in row.get("skip", []):
                     continue
@@ -335,12 +342,16 @@ def check(config: Mapping) -> list[str]:
         if claim["column"] not in [c["key"] for c in table["columns"]]:
             errors.append(f"{where}.column: {claim['column']!r} is not a column of {claim['table']}")
         row_ids = {str(r["id"]) for r in table["rows"]}
-        for key in ("better", "worse", "best"):
+        for key in ("better", "worse", "best", "close", "to"):
             if key in claim and str(claim[key]) not in row_ids:
                 errors.append(f"{where}.{key}: {claim[key]!r} is not a row of {claim['table']}")
         for row in claim.get("among", []):
             if str(row) not in row_ids:
                 errors.append(f"{where}.among: {row!r} is not a row of {claim['table']}")
+    for pname, preset in presets.items():
+        for cid in preset.get("claims", []) or []:
+            if cid not in ids:
+                errors.append(f"presets.{pname}.claims: {cid!r} is not a claim id")
     return errors
 
 

@@ -54,12 +54,15 @@ class Sampler:
 
     def __init__(self, G: torch.nn.Module, *, scale: int, num: int, seed: int,
                  device: str | torch.device = "cpu", batch_size: int = 16,
-                 scales: list[int] | None = None) -> None:
+                 scales: list[int] | None = None, generate_at: int | None = None) -> None:
         self.G, self.scale, self.num, self.seed = G, int(scale), int(num), int(seed)
         self.device, self.batch_size = torch.device(device), int(batch_size)
         self.z = torch.randn(self.num, G.z_dim, generator=torch.Generator().manual_seed(self.seed))
         self.scales = list(scales or [])
-        self.gen_scale: int | None = self.scale
+        # generate_at: render at that size and resize to `scale` (the "up-sample the base
+        # output" baseline of the MS-PIE claim); None: render at `scale` when G can.
+        self.gen_scale: int | None = self.scale if generate_at is None else int(generate_at)
+        self.forced = generate_at is not None
         self.resized_from: int | None = None
 
     def _fallback(self) -> int | None:
@@ -75,7 +78,7 @@ class Sampler:
             try:
                 return self.G(z, scale=self.gen_scale)
             except PeganError:
-                if self.gen_scale is None:
+                if self.gen_scale is None or self.forced:
                     raise
                 fallback = None if self.gen_scale != self.scale else self._fallback()
                 log.info("G cannot produce %d px; sampling at %s and resizing", self.gen_scale,
@@ -97,6 +100,28 @@ class Sampler:
                 self.resized_from = int(x.shape[-1])
                 x = F.interpolate(x, size=(self.scale, self.scale), mode="bicubic",
                                   align_corners=False, antialias=True)
+            yield to_uint8(x)
+
+
+class SinGANSampler:
+    """Seeded uint8 random samples of a SinGAN snapshot at its training size.
+
+    Batch `start` draws its noise from ``torch.Generator().manual_seed(seed * 1_000_003 +
+    start)``, so the samples do not depend on the device or on anything else that runs.
+    """
+
+    def __init__(self, G: torch.nn.Module, *, num: int, seed: int,
+                 device: str | torch.device = "cpu", batch_size: int = 16) -> None:
+        self.G, self.num, self.seed = G, int(num), int(seed)
+        self.device, self.batch_size = torch.device(device), int(batch_size)
+        self.resized_from: int | None = None
+
+    @torch.no_grad()
+    def batches(self, num: int | None = None) -> Iterator[torch.Tensor]:
+        num = self.num if num is None else num
+        for start in range(0, num, self.batch_size):
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + start)
+            x = self.G(min(self.batch_size, num - start), mode="rand", generator=gen).float()
             yield to_uint8(x)
 
 
@@ -176,7 +201,10 @@ DEFAULT_SETTINGS = {"fid_mode": "clean", "inception_path": None, "pr_network": "
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000          # clean-fid / SG2ADA kid defaults
 UNITS = {"fid": "FID", "kid": "raw MMD^2 (papers print x10^3)",
          "precision": "fraction (papers print %)", "recall": "fraction (papers print %)",
-         "swd": "x10^3 per level size in px, avg = mean of all levels"}
+         "swd": "x10^3 per level size in px, avg = mean of all levels",
+         "structure": "Pearson correlation of coarse edge layouts with the reals' mean layout",
+         "diversity": "mean per-pixel std across samples, [0, 1] image units",
+         "patch_swd": "x10^3 sliced Wasserstein distance of random 7x7 RGB patches"}
 
 
 def network_name(extractor: FeatureExtractor) -> str:
@@ -239,7 +267,7 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
              real_features: str | Path | None = None, samples: Mapping[str, int],
              settings: Mapping[str, Any] | None = None, seed: int = 0,
              device: str | torch.device = "auto", batch_size: int = 16,
-             fakes: bool | None = None) -> dict:
+             fakes: bool | None = None, generate_at: int | None = None) -> dict:
     """Evaluate a snapshot (or a folder/zip of fake images) at `scale` against a dataset.
 
     Args:
@@ -249,13 +277,16 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
         real: dataset zip/folder at `scale` (read for P&R with VGG16, SWD, and real
             Inception features when `real_features` is empty).
         real_features: cached ``pegan real-features`` file (FID/KID/P&R-Inception reals).
-        samples: counts per metric: {'fid': N, 'pr': N, 'swd': N} (extra keys ignored).
+        samples: counts per metric: {'fid': N, 'pr': N, 'swd': N, 'structure': N} (extra
+            keys ignored).
         settings: config ``metrics`` section (fid_mode, inception_path, pr_network,
             vgg16_path, pr_k).
         seed: seed of the latents, of KID's subsets and of SWD's patches/directions.
         device: 'auto', 'cpu', 'cuda', ...
         batch_size: images per generator / network call.
         fakes: force reading `source` as images (None: by its type).
+        generate_at: render the generator at this size and resize the images to `scale`
+            (bicubic): the "up-sampled base output" baseline of the MS-PIE claim.
 
     Returns:
         ``{"values": {...}, "protocol": {...}}`` as written to the output JSON.
@@ -270,8 +301,9 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
     n_fid = _count(samples, "fid") if {"fid", "kid"} & set(names) else 0
     n_pr = _count(samples, "pr") if "pr" in names else 0
     n_swd = _count(samples, "swd") if "swd" in names else 0
+    n_struct = _count(samples, "structure") if "structure" in names else 0
     n_incep = max(n_fid, n_pr if not use_vgg else 0)
-    n_total = max(n_fid, n_pr, n_swd)
+    n_total = max(n_fid, n_pr, n_swd, n_struct)
 
     # ---- fakes: a generator snapshot or an image set
     protocol: dict[str, Any] = {"metrics": names, "resolution": scale, "seed": int(seed),
@@ -284,11 +316,21 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
         from pegan.snapshot import load_generator
 
         G, meta = load_generator(source, device)
-        scales = (meta.get("spec") or {}).get("scales")
-        sampler = Sampler(G, scale=scale, num=n_total, seed=seed, device=device,
-                          batch_size=batch_size, scales=scales)
+        if meta.get("arch") == "singan":
+            if set(names) - {"structure"}:
+                raise PeganError(f"{source} is a SinGAN snapshot: only the 'structure' metric "
+                                 "applies (it samples at the training image's size)")
+            if generate_at is not None:
+                raise PeganError("--generate-at does not apply to SinGAN snapshots")
+            sampler = SinGANSampler(G, num=n_total, seed=seed, device=device,
+                                    batch_size=batch_size)
+        else:
+            scales = (meta.get("spec") or {}).get("scales")
+            sampler = Sampler(G, scale=scale, num=n_total, seed=seed, device=device,
+                              batch_size=batch_size, scales=scales, generate_at=generate_at)
         protocol.update({"source": "snapshot", "snapshot": str(source), "kimg": meta.get("kimg"),
-                         "experiment": meta.get("experiment"), "arch": meta.get("arch")})
+                         "experiment": meta.get("experiment"), "arch": meta.get("arch"),
+                         "generate_at": generate_at})
 
     # ---- reals: Inception features (cached file or computed now), VGG16 net
     rf = extractor = vgg = None
@@ -318,6 +360,8 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
         swd_fake = SWDDescriptors(scale, seed, "fake", device)
         swd_real = SWDDescriptors(scale, seed, "real", device)
 
+    structure = _StructureAccumulator(real, n_struct, seed, batch_size) if n_struct else None
+
     # ---- one pass over the fakes
     incep_fake, vgg_fake, done = [], [], 0
     with tqdm(total=n_total, desc="fakes", unit="img", disable=None) as bar:
@@ -331,6 +375,8 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
                 vgg_fake.append(vgg16_features(vgg, batch[:n_pr - lo], batch_size, device))
             if swd_fake is not None and lo < n_swd:
                 swd_fake.add(batch[:n_swd - lo])
+            if structure is not None and lo < n_struct:
+                structure.add(batch[:n_struct - lo])
             done = hi
             bar.update(len(batch))
     protocol["resized_from"] = sampler.resized_from   # size G produced / files had, if != scale
@@ -384,15 +430,76 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
                              "directions": swd_mod.REPEATS * swd_mod.DIRECTIONS,
                              "seed": int(seed), "version": REGISTRY["swd"].version}
 
-    # Flat protocol fields = those of the set's first metric (fid, else pr, else swd);
-    # `per_metric` holds every metric's own.
-    primary = per_metric[next(k for k in ("fid", "kid", "precision", "swd") if k in per_metric)]
+    if structure is not None:
+        values.update(structure.values())
+        for key in ("structure", "diversity", "patch_swd"):
+            per_metric[key] = {**structure.protocol(), "version": REGISTRY["structure"].version}
+
+    # Flat protocol fields = those of the set's first metric (fid, else pr, else swd, else
+    # structure); `per_metric` holds every metric's own.
+    primary = per_metric[next(k for k in ("fid", "kid", "precision", "swd", "structure")
+                              if k in per_metric)]
     protocol.update({k: primary.get(k) for k in ("network", "num_fake", "num_real")})
     protocol.update({"mode": rf.mode if rf is not None else None, "real": str(real),
                      "real_features": None if real_features is None else str(real_features),
                      "settings": cfg, "per_metric": per_metric, "units": UNITS,
                      "versions": _versions()})
     return {"values": values, "protocol": protocol}
+
+
+class _StructureAccumulator:
+    """Layout agreement, diversity and patch statistics of the fakes (pegan.metrics.structure).
+
+    The reference is the real set (its first `num` images, or all when it holds fewer: one
+    image for SinGAN), read before the fakes and resized to the fakes' size if it differs.
+    """
+
+    def __init__(self, real: str | Path, num: int, seed: int, batch_size: int) -> None:
+        from pegan.metrics import structure as st
+
+        self.st, self.seed, self.num = st, int(seed), int(num)
+        images = ImageSet(real)
+        self.num_real = min(len(images), self.num)
+        self.real_set = ImageSet(real, self.num_real)
+        self.reference = st.LayoutReference()
+        self.real_patches = st.PatchSet(seed, 1, st.real_patches_per_image(self.num_real, num))
+        self.fake_patches = st.PatchSet(seed, 2)
+        self.moments = st.PixelMoments()
+        self.scores: list[torch.Tensor] = []
+        self.real_batches = list(self.real_set.batches(batch_size))
+        self.real_size = tuple(self.real_batches[0].shape[-2:])
+        self.resized_real = False
+
+    def _take_reals(self, size: tuple[int, int]) -> None:
+        for batch in self.real_batches:
+            if tuple(batch.shape[-2:]) != size:
+                self.resized_real = True
+                batch = F.interpolate(batch.float(), size=size, mode="bicubic",
+                                      align_corners=False, antialias=True)
+                batch = batch.round().clamp(0, 255).to(torch.uint8)
+            self.reference.add(batch)
+            self.real_patches.add(batch)
+        self.real_batches = []
+        self.ref_layout = self.reference.layout()
+
+    def add(self, batch: torch.Tensor) -> None:
+        if self.real_batches:
+            self._take_reals(tuple(batch.shape[-2:]))
+        self.scores.append(self.st.layout_scores(batch, self.ref_layout))
+        self.moments.add(batch)
+        self.fake_patches.add(batch)
+
+    def values(self) -> dict[str, float]:
+        return {"structure": float(torch.cat(self.scores).mean()),
+                "diversity": self.moments.diversity(),
+                "patch_swd": self.st.patch_swd(self.real_patches, self.fake_patches, self.seed)}
+
+    def protocol(self) -> dict:
+        st = self.st
+        return {"network": None, "num_fake": self.num, "num_real": self.num_real,
+                "grid": st.GRID, "patch_size": st.PATCH, "directions": st.DIRECTIONS,
+                "real_size": list(self.real_size), "real_resized": self.resized_real,
+                "seed": self.seed}
 
 
 def _sha(path) -> str:
@@ -428,7 +535,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="generator snapshot (.pt) or a folder/zip of fake images")
     p.add_argument("--fakes", action="store_true", help="read SOURCE as images (else by type)")
     p.add_argument("--scale", type=int, required=True, help="evaluation size in pixels")
-    p.add_argument("--metrics", default="fid-kid", help="'-'-joined subset of fid, kid, pr, swd")
+    p.add_argument("--metrics", default="fid-kid",
+                   help="'-'-joined subset of fid, kid, pr, swd, structure")
     p.add_argument("--real", required=True, help="dataset zip/folder at SCALE")
     p.add_argument("--real-features", default="",
                    help="cached `pegan real-features` .npz; '' = compute from --real")
@@ -436,6 +544,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="JSON sample counts per metric")
     p.add_argument("--metric-settings", default="{}", help="JSON: config.yaml `metrics` section")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--generate-at", type=int, default=None,
+                   help="render the generator at this size, then resize to SCALE")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:i]")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--out", required=True, help="output JSON")
@@ -447,7 +557,7 @@ def run(args: argparse.Namespace) -> int:
                       samples=_json_arg(args.samples, "--samples"),
                       settings=_json_arg(args.metric_settings, "--metric-settings"),
                       seed=args.seed, device=args.device, batch_size=args.batch_size,
-                      fakes=True if args.fakes else None)
+                      fakes=True if args.fakes else None, generate_at=args.generate_at)
     write_json(args.out, result)
     print(json.dumps(result["values"], sort_keys=True))
     return 0

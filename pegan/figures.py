@@ -260,13 +260,18 @@ def figure_curves(out: str | Path, logs: Sequence[str | Path], title: str = "") 
     save(fig, out)
 
 
-def figure_bars(out: str | Path, reproduced_csv: str | Path, reported_csv: str | Path,
+def figure_bars(out: str | Path, reproduced_csv: str | Path, reported_csv: str | Path | None,
                 columns: Sequence[Mapping], title: str = "") -> None:
+    """Reproduced (± std over seeds) beside reported bars; a pegan-only table (no reported
+    CSV) shows the reproduced bars alone."""
     import pandas as pd
 
     plt = _pyplot()
     ours = pd.read_csv(reproduced_csv, dtype={"row": str}).set_index("row")
-    theirs = pd.read_csv(reported_csv, dtype={"row": str}).set_index("row")
+    if reported_csv is None:
+        theirs = pd.DataFrame(np.nan, index=ours.index, columns=[c["key"] for c in columns])
+    else:
+        theirs = pd.read_csv(reported_csv, dtype={"row": str}).set_index("row")
     fig, axes = plt.subplots(1, len(columns), squeeze=False, figsize=(2.6 * len(columns), 3))
     x = np.arange(len(theirs.index))
     for ax, col in zip(axes[0], columns):
@@ -314,7 +319,8 @@ def make_figure(name: str, out: str | Path, inputs: Sequence[str], config: Mappi
             csv = next((p for p in inputs if p.endswith(".csv")), None)
             if csv is None:
                 raise PeganError(f"figure {name}: pass the reproduced table CSV")
-            figure_bars(out, csv, repo_file(spec["reported"]), spec["columns"], title)
+            reported = repo_file(spec["reported"]) if spec.get("reported") else None
+            figure_bars(out, csv, reported, spec["columns"], title)
     else:
         raise PeganError(f"unknown figure {name!r} (encodings, padding-statistics, mspie-scales, "
                          "singan-samples, samples-<table>, curves-<table>, bars-<table>)")

@@ -18,6 +18,15 @@ from pegan.config import ExperimentSpec, resolve
 
 # Metrics that share one Inception feature pass, and the name of their set.
 FEATURE_METRICS = {"fid": "fid", "kid": "kid", "precision": "pr", "recall": "pr"}
+# Metrics of one pixel-space pass of pegan.metrics.structure.
+STRUCTURE_METRICS = ("structure", "diversity", "patch_swd")
+
+
+def metric_family(metric: str) -> str:
+    """Which evaluation pass fills a table metric: features (Inception/VGG), swd, structure."""
+    if metric == "swd":
+        return "swd"
+    return "structure" if metric in STRUCTURE_METRICS else "features"
 
 
 @dataclass(frozen=True, order=True)
@@ -25,7 +34,8 @@ class Evaluation:
     experiment: str
     snapshot: str          # '10M', '20M', ..., or 'final'
     scale: int             # evaluation size, preset pixels
-    metricset: str         # 'fid-kid-pr', 'fid-kid', 'swd', ...
+    metricset: str         # 'fid-kid-pr', 'fid-kid', 'swd', 'structure', ...
+    generate_at: int = 0   # >0: rendered at this size and resized to `scale` (0: at `scale`)
 
     @property
     def metrics(self) -> list[str]:
@@ -34,12 +44,15 @@ class Evaluation:
 
 _METRICS_NAME = re.compile(
     r"(?P<experiment>[a-z0-9][a-z0-9-]*)/seed(?P<seed>\d+)/"
-    r"(?P<snapshot>final|\d+(?:\.\d+)?M)-(?P<scale>\d+)px-(?P<metricset>[a-z]+(?:-[a-z]+)*)\.json$")
+    r"(?P<snapshot>final|\d+(?:\.\d+)?M)-(?P<scale>\d+)px-(?:from(?P<generate_at>\d+)px-)?"
+    r"(?P<metricset>[a-z]+(?:-[a-z]+)*)\.json$")
 
 
 def metrics_path(root: str, experiment: str, seed: int | str, ev: Evaluation) -> str:
-    """Where the workflow keeps the result of one evaluation of one run."""
-    return f"{root}/{experiment}/seed{seed}/{ev.snapshot}-{ev.scale}px-{ev.metricset}.json"
+    """Where the workflow keeps the result of one evaluation of one run
+    (``<snapshot>-<scale>px[-from<N>px]-<metrics>.json``)."""
+    source = f"from{ev.generate_at}px-" if ev.generate_at else ""
+    return f"{root}/{experiment}/seed{seed}/{ev.snapshot}-{ev.scale}px-{source}{ev.metricset}.json"
 
 
 def parse_metrics_path(path: str | Path) -> tuple[Evaluation, int]:
@@ -49,7 +62,8 @@ def parse_metrics_path(path: str | Path) -> tuple[Evaluation, int]:
         raise ValueError(f"{path} is not named like a pegan metrics file "
                          "(<experiment>/seed<N>/<snapshot>-<scale>px-<metrics>.json)")
     g = match.groupdict()
-    return Evaluation(g["experiment"], g["snapshot"], int(g["scale"]), g["metricset"]), int(g["seed"])
+    return Evaluation(g["experiment"], g["snapshot"], int(g["scale"]), g["metricset"],
+                      int(g["generate_at"] or 0)), int(g["seed"])
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,7 @@ class Cell:
     row: str
     column: str
     evaluation: Evaluation
-    metric: str            # fid | kid | precision | recall | swd
+    metric: str            # fid | kid | precision | recall | swd | structure | diversity | patch_swd
     level: str | None      # SWD level in preset pixels, or 'avg'
 
 
@@ -70,8 +84,16 @@ def specs(config: Mapping, preset: str | None = None) -> dict[str, ExperimentSpe
 
 def column_scale(spec: ExperimentSpec, column: Mapping) -> int:
     if column["scale"] == "max":
-        return max(spec.scales)
+        # SinGAN: the training image's longer side
+        return max(spec.scales) if spec.scales else int(spec.singan["max_size"])
     return spec.to_preset_px(column["scale"])
+
+
+def uses_snapshot_selection(config: Mapping, preset: str | None = None) -> bool:
+    """False when the preset evaluates every column on the final snapshot (no best-snapshot
+    search during training: the `mini` preset compares runs at equal iterations)."""
+    preset = preset or config["preset"]
+    return bool(config["presets"][preset].get("snapshot_selection", True))
 
 
 def swd_level(spec: ExperimentSpec, column: Mapping) -> str:
@@ -82,29 +104,58 @@ def swd_level(spec: ExperimentSpec, column: Mapping) -> str:
 def cells(config: Mapping, preset: str | None = None) -> list[Cell]:
     """Every non-empty cell of every table, with the evaluation that fills it."""
     all_specs = specs(config, preset)
+    selection = uses_snapshot_selection(config, preset)
     needed: dict[tuple, set] = defaultdict(set)
     raw = []
     for tname, table in config["tables"].items():
         for row in table["rows"]:
             spec = all_specs[row["experiment"]]
+            generate_at = spec.to_preset_px(row["upsample_from"]) if "upsample_from" in row else 0
             for col in table["columns"]:
                 if col["key"] in row.get("skip", []):
                     continue
-                key = (spec.name, col["snapshot"], column_scale(spec, col))
-                family = "swd" if col["metric"] == "swd" else "features"
-                needed[key + (family,)].add(col["metric"])
-                raw.append((tname, str(row["id"]), col, spec, key, family))
+                snapshot = col["snapshot"] if selection else "final"
+                key = (spec.name, snapshot, column_scale(spec, col))
+                family = metric_family(col["metric"])
+                needed[key + (generate_at, family)].add(col["metric"])
+                raw.append((tname, str(row["id"]), col, spec, key, generate_at, family))
     out = []
-    for tname, row_id, col, spec, key, family in raw:
-        if family == "swd":
-            metricset = "swd"
+    for tname, row_id, col, spec, key, generate_at, family in raw:
+        if family in ("swd", "structure"):
+            metricset = family
         else:
             # FID and KID always travel together: the feature pass is shared.
-            names = {FEATURE_METRICS[m] for m in needed[key + (family,)]} | {"fid", "kid"}
+            names = {FEATURE_METRICS[m] for m in needed[key + (generate_at, family)]} | {"fid", "kid"}
             metricset = "-".join(n for n in ("fid", "kid", "pr") if n in names)
         level = swd_level(spec, col) if col["metric"] == "swd" else None
-        out.append(Cell(tname, row_id, col["key"], Evaluation(*key, metricset), col["metric"], level))
+        out.append(Cell(tname, row_id, col["key"], Evaluation(*key, metricset, generate_at),
+                        col["metric"], level))
     return out
+
+
+def tested_claims(config: Mapping, preset: str | None = None) -> list[dict]:
+    """The claims a preset tests with statistics (preset `claims`, default: all)."""
+    preset = preset or config["preset"]
+    wanted = config["presets"][preset].get("claims")
+    claims = config.get("claims", [])
+    return [c for c in claims if wanted is None or c["id"] in wanted]
+
+
+def claim_rows(claim: Mapping) -> list[str]:
+    """Row ids a claim compares, the claimed winner first."""
+    if "best" in claim:
+        first = str(claim["best"])
+        return [first, *(str(r) for r in claim["among"] if str(r) != first)]
+    if "close" in claim:
+        return [str(claim["close"]), str(claim["to"])]
+    return [str(claim["better"]), str(claim["worse"])]
+
+
+def claim_cells(config: Mapping, preset: str | None = None) -> list[Cell]:
+    """The table cells the preset's tested claims compare (what `claims` has to evaluate)."""
+    wanted = {(c["table"], row, c["column"])
+              for c in tested_claims(config, preset) for row in claim_rows(c)}
+    return [c for c in cells(config, preset) if (c.table, c.row, c.column) in wanted]
 
 
 def evaluations(config: Mapping, preset: str | None = None) -> list[Evaluation]:

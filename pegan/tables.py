@@ -26,7 +26,8 @@ from pegan.errors import PeganError
 log = logging.getLogger(__name__)
 
 PERCENT_METRICS = ("precision", "recall")
-LOWER_IS_BETTER = {"fid": True, "kid": True, "swd": True, "precision": False, "recall": False}
+LOWER_IS_BETTER = {"fid": True, "kid": True, "swd": True, "precision": False, "recall": False,
+                   "structure": False, "diversity": False, "patch_swd": True}
 
 
 def provenance_path(csv_path: str | Path) -> Path:
@@ -105,7 +106,7 @@ def build_table(config: Mapping, table: str, files: Sequence[str | Path],
                 "evaluation": None if cell is None else {
                     "experiment": cell.evaluation.experiment, "snapshot": cell.evaluation.snapshot,
                     "scale": cell.evaluation.scale, "metrics": cell.evaluation.metricset,
-                    "level": cell.level},
+                    "level": cell.level, "generate_at": cell.evaluation.generate_at or None},
                 "metric": col["metric"],
                 "per_seed": {str(s): v for s, v in per_seed.items()},
                 "protocol": protocol,

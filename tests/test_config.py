@@ -182,7 +182,26 @@ def test_plan_evaluates_mspie_models_at_both_scales(cfg):
     assert ("25M", 32, "fid-kid-pr") in t5f        # FID@256 + P&R at 256
     assert ("20M", 64, "fid-kid") in t5f
     pggan = {(e.snapshot, e.scale, e.metricset) for e in evs if e.experiment == "swd-pggan-b"}
-    assert pggan == {("final", 32, "swd")}
+    assert pggan == {("final", 32, "swd"), ("final", 32, "structure")}   # SWD table + layout
+    # the up-sampled baseline: t5f rendered at 256 (32 px) and resized to 512 (64 px)
+    assert plan.Evaluation("t5f", "25M", 64, "fid-kid", 32) in evs
+    path = plan.metrics_path("m", "t5f", 1, plan.Evaluation("t5f", "25M", 64, "fid-kid", 32))
+    assert path == "m/t5f/seed1/25M-64px-from32px-fid-kid.json"
+    assert plan.parse_metrics_path(path) == (plan.Evaluation("t5f", "25M", 64, "fid-kid", 32), 1)
+    # SinGAN rows are evaluated at the training image's size
+    assert plan.Evaluation("singan-csg", "final", 40, "structure") in evs
+
+
+def test_mini_plan_compares_final_snapshots_of_claim_rows_only(cfg):
+    assert not plan.uses_snapshot_selection(cfg, "mini")
+    cells = plan.claim_cells(cfg, "mini")
+    assert {c.evaluation.snapshot for c in cells} == {"final"}
+    tested = {c["id"] for c in plan.tested_claims(cfg, "mini")}
+    assert tested == set(cfg["presets"]["mini"]["claims"])
+    experiments = {c.evaluation.experiment for c in cells}
+    assert {"t2b", "t2c", "t2d", "t2e", "t5b", "t5f", "swd-dcgan-a", "singan-no-pad-fish"} <= experiments
+    assert not experiments & {"t2a", "t5c", "t5k", "singan-spe8"}        # not compared by a claim
+    assert all(plan.selection_scales(cfg, e, "mini") == [] for e in experiments)
 
 
 def test_plan_cells_cover_every_reported_cell(cfg):

@@ -30,6 +30,9 @@ REGISTRY: dict[str, Metric] = {
                  "improved precision and recall, fractions (Kynkäänniemi et al. 2019)"),
     "swd": Metric("swd", "pegan.metrics.swd", "swd-1", ("swd",), "pixels",
                   "sliced Wasserstein distance x10^3 per pyramid level and avg (PGGAN)"),
+    "structure": Metric("structure", "pegan.metrics.structure", "structure-1",
+                        ("structure", "diversity", "patch_swd"), "pixels",
+                        "global layout agreement, sample diversity and 7x7 patch SWD"),
 }
 
 

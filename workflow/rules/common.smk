@@ -48,6 +48,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+?",
     table="[a-z0-9][a-z0-9-]*",
     figure="[a-z0-9-]+",
+    gen=r"\d+",
 
 
 def spec_json(experiment):
@@ -111,7 +112,7 @@ def snapshot_for(wildcards):
 
 
 def eval_real_features(wildcards):
-    if wildcards.metricset == "swd":
+    if wildcards.metricset in ("swd", "structure"):    # pixel-space metrics: no Inception
         return []
     return real_features(SPECS[wildcards.experiment].dataset, wildcards.res)
 
@@ -132,6 +133,17 @@ def table_inputs(wildcards):
         if ev.experiment in names
         for seed in PRESET_CFG["seeds"]
     ]
+
+
+def claim_inputs(wildcards):
+    """Metrics files of the cells the preset's claims compare, every seed."""
+    return sorted(
+        {
+            metrics_file(cell.evaluation.experiment, seed, cell.evaluation)
+            for cell in plan.claim_cells(config, PRESET)
+            for seed in PRESET_CFG["seeds"]
+        }
+    )
 
 
 def final_models(experiments):
@@ -164,6 +176,7 @@ def get_final_output():
     return [
         *(f"{OUT}/tables/{table}.csv" for table in config["tables"]),
         f"{OUT}/comparison.md",
+        f"{OUT}/claims.md",
         *(f"{FIG}/{figure}.png" for figure in FIGURES),
         # every run, including those no table reads (e.g. SinGAN)
         *(f"{run_dir(e, s)}/final.pt" for e, s in RUNS),

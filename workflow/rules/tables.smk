@@ -50,8 +50,9 @@ rule compare:
         provenance=expand(
             f"{OUT}/tables/{{table}}.provenance.json", table=list(config["tables"])
         ),
-        reported=[table["reported"] for table in config["tables"].values()],
+        reported=[t["reported"] for t in config["tables"].values() if t.get("reported")],
         protocols="results/reported/protocols.yaml",
+        claims=f"{OUT}/claims.csv",
         config=f"{OUT}/config.json",
     output:
         md=report(f"{OUT}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
@@ -69,4 +70,5 @@ rule compare:
         "../envs/pegan.yaml"
     shell:
         "pegan compare {input.tables} --config {input.config} --preset {params.preset} "
-        "--protocols {input.protocols} --out {output.md} --csv {output.csv} > {log} 2>&1"
+        "--protocols {input.protocols} --claims-csv {input.claims} --out {output.md} "
+        "--csv {output.csv} > {log} 2>&1"

@@ -1,0 +1,141 @@
+"""Claim tests across seeds (pegan.claims): verdicts of the one-sided Welch test on fixture
+values, the claim kinds, and `pegan claims` on fixture metrics files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pegan import claims as pc
+from pegan import plan
+
+
+def test_clear_effect_is_held():
+    # FID: lower is better; the claimed winner is clearly lower
+    t = pc.one_sided_test([10.1, 10.4, 9.8], [14.0, 13.5, 14.6], lower_is_better=True)
+    assert t.verdict == "held" and t.p < 0.01 and t.hedges_g > 2
+    assert math.isclose(t.p + t.p_reverse, 1.0, rel_tol=1e-9)
+    assert math.isclose(t.difference, np.mean([14.0, 13.5, 14.6]) - np.mean([10.1, 10.4, 9.8]))
+
+
+def test_no_effect_is_inconclusive():
+    t = pc.one_sided_test([10.0, 12.0, 11.0], [11.5, 10.5, 11.2], lower_is_better=True)
+    assert t.verdict == "inconclusive" and t.p > 0.05 and t.p_reverse > 0.05
+
+
+def test_reversed_effect_is_not_held():
+    t = pc.one_sided_test([14.0, 13.5, 14.6], [10.1, 10.4, 9.8], lower_is_better=True)
+    assert t.verdict == "not held" and t.p_reverse < 0.01 and t.hedges_g < -2
+
+
+def test_orientation_follows_the_metric():
+    # structure / precision: higher is better
+    up = pc.one_sided_test([0.8, 0.82, 0.79], [0.1, 0.15, 0.05], lower_is_better=False)
+    down = pc.one_sided_test([0.8, 0.82, 0.79], [0.1, 0.15, 0.05], lower_is_better=True)
+    assert up.verdict == "held" and down.verdict == "not held"
+
+
+def test_welch_matches_scipy_and_a_hand_computation():
+    from scipy import stats
+
+    a, b = [1.0, 2.0, 4.0], [3.0, 5.0, 6.0, 9.0]
+    t = pc.one_sided_test(a, b, lower_is_better=True)
+    ref = stats.ttest_ind(a, b, equal_var=False, alternative="less")
+    assert math.isclose(t.p, ref.pvalue) and math.isclose(t.t, ref.statistic)
+    va, vb = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 4
+    assert math.isclose(t.t, (np.mean(a) - np.mean(b)) / math.sqrt(va + vb))
+    assert math.isclose(t.df, (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3))
+
+
+def test_one_seed_is_inconclusive_whatever_the_gap():
+    t = pc.one_sided_test([1.0], [100.0], lower_is_better=True)
+    assert t.verdict == "inconclusive" and math.isnan(t.p)
+
+
+def test_non_inferiority_margin():
+    # f is 5 % worse than b: within a 10 % margin -> held; a 1 % margin -> not held
+    b = [20.0, 20.4, 19.6]
+    f = [21.0, 21.3, 20.7]
+    claim = {"id": "x", "text": "x", "table": "t", "column": "c", "close": "f", "to": "b"}
+    held = pc.check_claim({**claim, "margin": 0.1}, "fid", {"f": dict(enumerate(f)), "b": dict(enumerate(b))})
+    strict = pc.check_claim({**claim, "margin": 0.01}, "fid", {"f": dict(enumerate(f)), "b": dict(enumerate(b))})
+    assert held.verdict == "held" and math.isclose(held.pairs[0].allowance, 2.0)
+    assert strict.verdict == "not held"
+
+
+def test_best_among_needs_every_pair():
+    per_seed = {"f": {0: 5.0, 1: 5.2, 2: 4.9}, "c": {0: 8.0, 1: 8.3, 2: 7.9},
+                "k": {0: 5.1, 1: 4.8, 2: 5.3}}
+    claim = {"id": "x", "text": "x", "table": "t", "column": "c", "best": "f", "among": ["c", "f", "k"]}
+    result = pc.check_claim(claim, "fid", per_seed)
+    assert [p.other for p in result.pairs] == ["c", "k"]
+    assert [p.verdict for p in result.pairs] == ["held", "inconclusive"]
+    assert result.verdict == "inconclusive"
+    assert pc.combine(["held", "not held"]) == "not held" and pc.combine([]) == "inconclusive"
+
+
+# ------------------------------------------------------------------ from metrics files
+
+
+def _write_metrics(root, config, preset, values):
+    """values: {(experiment, metric): [per-seed values]} -> metrics files of every claim cell."""
+    files = []
+    for cell in plan.claim_cells(config, preset):
+        ev = cell.evaluation
+        for seed in config["presets"][preset]["seeds"]:
+            key = (ev.experiment + (f"@{ev.generate_at}" if ev.generate_at else ""), cell.metric)
+            if key not in values:
+                continue
+            path = root / plan.metrics_path("metrics", ev.experiment, seed, ev)
+            existing = json.loads(path.read_text()) if path.is_file() else {"values": {}, "protocol": {}}
+            v = values[key][seed]
+            if cell.metric == "swd":
+                existing["values"]["swd"] = {"16": v, "32": v, "64": v, "avg": v}
+            elif cell.metric in ("precision", "recall"):
+                existing["values"][cell.metric] = v / 100
+            else:
+                existing["values"][cell.metric] = v
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(existing))
+            files.append(str(path))
+    return sorted(set(files))
+
+
+def test_pegan_claims_on_fixture_metrics(cfg, tmp_path):
+    config = copy.deepcopy(cfg)
+    config["presets"]["mini"]["claims"] = ["padding-dcgan", "singan-no-pad-loses-structure",
+                                           "mspie-beats-upsampling", "spe-recovers-dcgan"]
+    preset = "mini"
+    values = {
+        ("swd-dcgan-a", "swd"): [10.0, 11.0, 10.5],        # clear: a better than b
+        ("swd-dcgan-b", "swd"): [30.0, 28.0, 31.0],
+        ("swd-dcgan-c", "swd"): [29.0, 31.5, 28.5],        # no effect: c vs b
+        ("singan-zero-pad-fish", "structure"): [0.2, 0.25, 0.22],   # reversed
+        ("singan-no-pad-fish", "structure"): [0.6, 0.62, 0.58],
+        ("t5f", "fid"): [40.0, 41.0, 39.0],                # f beats its up-sampled output
+        ("t5f@32", "fid"): [60.0, 62.0, 61.0],
+    }
+    files = _write_metrics(tmp_path, config, preset, values)
+    results = {c.id: c for c in pc.check_claims(config, files, preset)}
+    assert results["padding-dcgan"].verdict == "held"
+    assert results["spe-recovers-dcgan"].verdict == "inconclusive"
+    assert results["singan-no-pad-loses-structure"].verdict == "not held"
+    assert results["mspie-beats-upsampling"].verdict == "held"
+    assert results["padding-dcgan"].per_seed["a"] == {"0": 10.0, "1": 11.0, "2": 10.5}
+
+    md, csv, png = tmp_path / "claims.md", tmp_path / "claims.csv", tmp_path / "claims.png"
+    pc.write_outputs(config, list(results.values()), preset, md, csv, png)
+    text = md.read_text()
+    assert "padding-is-positional-encoding: held" in text
+    assert "singan-global-structure: not held" in text
+    frame = pd.read_csv(csv, dtype={"winner": str, "other": str})
+    assert set(frame["claim"]) == set(results) and len(frame) == 4
+    row = frame.set_index("claim").loc["padding-dcgan"]
+    assert row["verdict"] == "held" and row["winner"] == "a" and row["p"] < 0.05
+    assert png.stat().st_size > 1000
+
