@@ -1,4 +1,5 @@
-"""Import the released MMGeneration StyleGAN2 / MS-PIE checkpoints (Table 5 a-k, 896, 1024).
+"""Import the released MMGeneration StyleGAN2 / MS-PIE checkpoints (Table 5 a-k, 896, 1024);
+SinGAN checkpoints are recognised by their keys and handed to :mod:`pegan.convert.singan`.
 
 A released ``.pth`` is ``{"meta": {...}, "state_dict": {...}}`` whose state dict holds the
 full GAN under the prefixes ``generator.``, ``generator_ema.`` and ``discriminator.``
@@ -116,13 +117,15 @@ def _mismatch_message(what: str, missing: list[str], unexpected: list[str],
 
 
 def map_state(official: Mapping[str, Tensor], expected: Mapping[str, torch.Size], part: str,
-              what: str) -> dict[str, Tensor]:
-    """Rename ``official`` to pegan's keys and check it against ``expected`` (names, shapes);
+              what: str, *, rename=None) -> dict[str, Tensor]:
+    """Rename ``official`` to pegan's keys (``rename(key, part)``, default
+    :func:`official_to_pegan_key`) and check it against ``expected`` (names, shapes);
     raises :class:`PeganError` listing missing / unexpected keys and shape mismatches."""
+    rename = rename or official_to_pegan_key
     out: dict[str, Tensor] = {}
     unexpected, shapes = [], []
     for key, value in official.items():
-        name = official_to_pegan_key(key, part)
+        name = rename(key, part)
         if name is None:
             continue
         if name not in expected:
@@ -131,7 +134,7 @@ def map_state(official: Mapping[str, Tensor], expected: Mapping[str, torch.Size]
             shapes.append(f"{key} {list(value.shape)} != {list(expected[name])}")
         else:
             out[name] = value.detach().clone().float()
-    present = {official_to_pegan_key(k, part) for k in official}
+    present = {rename(k, part) for k in official}
     missing = [k for k in expected if k not in present]
     if missing or unexpected or shapes:
         raise PeganError(_mismatch_message(what, missing, unexpected, shapes))
@@ -243,7 +246,8 @@ def detect_config(state_dict: Mapping[str, Tensor], hint: str = "") -> str:
 
 def import_mmgen(ckpt_path: str | Path, out: str | Path, experiment: str | None = None, *,
                  prefix: str = "generator_ema", config: Mapping | None = None,
-                 discriminator_out: str | Path | None = None) -> str:
+                 discriminator_out: str | Path | None = None,
+                 pkl: str | Path | None = None) -> str:
     """Convert a released checkpoint into a pegan snapshot at ``out``; returns the experiment.
 
     Args:
@@ -253,13 +257,18 @@ def import_mmgen(ckpt_path: str | Path, out: str | Path, experiment: str | None 
         prefix: ``generator_ema`` (default) or ``generator``.
         config: the registry (default: the repo's ``config.yaml``).
         discriminator_out: also save the converted discriminator state dict here.
+        pkl: SinGAN only: the released ``.pkl`` (fixed noises); default: beside the ``.pth``.
     """
     from pegan import config as pconfig
+    from pegan.convert import singan  # imports this module
     from pegan.io import torch_save
     from pegan.models.stylegan2 import Generator, generator_kwargs
     from pegan.snapshot import save_snapshot
 
     ckpt = load_checkpoint(ckpt_path)
+    if singan.is_singan(ckpt["state_dict"]):
+        return singan.import_singan(ckpt_path, out, experiment, pkl_path=pkl, config=config,
+                                    discriminator_out=discriminator_out, ckpt=ckpt)
     meta = ckpt["meta"]
     hint = f"{Path(ckpt_path).name} {meta.get('exp_name', '')}"
     detected = None
@@ -298,12 +307,15 @@ def import_mmgen(ckpt_path: str | Path, out: str | Path, experiment: str | None 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="released MMGeneration .pth (download it first)")
     p.add_argument("--experiment", default=None,
-                   help="pegan experiment (t2a, t5b ... t5k, t5f-896, t5f-1024); default: detect")
+                   help="pegan experiment (t2a, t5b ... t5k, t5f-896, t5f-1024, singan-*); "
+                   "default: detect")
     p.add_argument("--out", required=True, help="pegan snapshot to write")
     p.add_argument("--prefix", default="generator_ema", choices=["generator_ema", "generator"],
                    help="which generator to import (default: the EMA one, as evaluated)")
     p.add_argument("--discriminator-out", default=None,
                    help="also write the converted discriminator state dict here")
+    p.add_argument("--pkl", default=None,
+                   help="SinGAN: the released .pkl of fixed noises (default: beside the .pth)")
     p.add_argument("--config", default=None, help="config file (default: the repo's config.yaml)")
 
 
@@ -312,6 +324,6 @@ def run(args) -> int:
 
     cfg = pconfig.load(args.config) if args.config else None
     experiment = import_mmgen(args.checkpoint, args.out, args.experiment, prefix=args.prefix,
-                              config=cfg, discriminator_out=args.discriminator_out)
+                              config=cfg, discriminator_out=args.discriminator_out, pkl=args.pkl)
     print(f"{args.checkpoint} -> {args.out} ({experiment}, RGB)")
     return 0

@@ -19,9 +19,11 @@ The paper's variants are constructor switches (official settings: reference §7)
   is what the official CSG/SPE configs actually do (mmgen issue #187); supported, not default.
 * ``head='noise'`` (original) | ``'csg'`` | ``'spe'``: the Cartesian grid (2 channels) or the
   sinusoidal encoding (2 x ``spe_dim`` channels) is ADDED to the stage-0 noise, which then has
-  as many channels as the grid (official ``first_fixed_noises_ch``; pegan does not reproduce
-  the fish-dim4 config's 1-channel broadcast nor the dim8 config's ``embedding_dim=4`` copy
-  bug: ``spe_dim`` is what the experiment says). The grid is built at the stage-0 input size
+  as many channels as the grid (official ``first_fixed_noises_ch``). ``first_noise_channels=1``
+  reproduces the released fish SPE-dim4 model, whose config does not set it, so 1-channel
+  noise is broadcast onto the 8-channel grid; the dim8 config's ``embedding_dim=4`` copy bug
+  is reproduced by importing that checkpoint with ``spe_dim=4`` (:mod:`pegan.convert.singan`).
+  The experiments train with ``spe_dim`` as the registry says. The grid is built at the stage-0 input size
   (the padded size with interpolation padding), so sampling at another size or aspect ratio
   expands the SPE (positions 1..H, 1..W, top-left anchored) and re-spans the CSG over [-1, 1].
 
@@ -178,6 +180,9 @@ class Generator(nn.Module):
         base_channels: int = 32,      # official width of stages 0-3 (doubles every 4 stages)
         max_channels: int = 128,      # official width cap
         num_layers: int = 5,          # convs per block (official 5)
+        first_noise_channels: int | None = None,  # stage-0 noise channels; None: as the block-0 input
+                                      # (official first_fixed_noises_ch); 1: the released fish
+                                      # SPE-dim4 model (1-ch noise broadcast onto the grid)
     ) -> None:
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
@@ -191,6 +196,10 @@ class Generator(nn.Module):
         self.pad = (KERNEL - 1) // 2 * num_layers      # 5 px for 5 layers
         conv_padding = 1 if padding == "conv" else 0
         first_in = 3 if head == "noise" else grid_channels(head, spe_dim)
+        if first_noise_channels not in (None, 1, grid_channels(head, spe_dim)):
+            raise ValueError(f"first_noise_channels must be 1 or {grid_channels(head, spe_dim)} "
+                             f"(broadcast onto the stage-0 input), got {first_noise_channels}")
+        self.first_noise_channels = first_noise_channels
         self.blocks = nn.ModuleList(
             GeneratorBlock(first_in if s == 0 else 3, stage_channels(s, base_channels, max_channels),
                            num_layers, conv_padding)
@@ -205,7 +214,9 @@ class Generator(nn.Module):
         return len(self.stage_sizes)
 
     def stage_noise_channels(self, stage: int) -> int:
-        return grid_channels(self.head, self.spe_dim) if stage == 0 else self.noise_channels
+        if stage > 0:
+            return self.noise_channels
+        return self.first_noise_channels or grid_channels(self.head, self.spe_dim)
 
     def noise_size(self, h: int, w: int) -> tuple[int, int]:
         """Spatial size of a stage's noise: drawn at the padded size with interp padding."""
