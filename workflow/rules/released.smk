@@ -44,6 +44,7 @@ rule evaluate_released:
         samples=lambda wc: json.dumps(PRESET_CFG["samples"]),
         metrics=lambda wc: json.dumps(METRICS_CFG, sort_keys=True),
         real_features=real_features_option,
+        generate_at="",
     resources:
         gpu=PRESET_CFG["gpus"]["evaluate"],
         runtime=4 * 60,
@@ -51,10 +52,7 @@ rule evaluate_released:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan evaluate {input.snapshot} --scale {wildcards.res} "
-        "--metrics {wildcards.metricset} --real {input.real_data} "
-        "{params.real_features} --samples {params.samples:q} "
-        "--metric-settings {params.metrics:q} --seed {wildcards.seed} --out {output} > {log} 2>&1"
+        EVALUATE_SHELL  # evaluate.smk: the same command as the trained models' evaluation
 
 
 rule released_table:
