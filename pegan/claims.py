@@ -254,6 +254,25 @@ def job_seconds(benchmarks: str | Path, experiments: set[str]) -> dict[str, floa
     return dict(totals)
 
 
+def run_span(benchmarks: str | Path) -> tuple[float, float] | None:
+    """(wall seconds from the first job's start to the last job's end, summed job seconds)
+    of every job with a benchmark file (a benchmark is written when its job ends: start =
+    mtime - duration). None without benchmark files."""
+    starts, ends, total = [], [], 0.0
+    for path in Path(benchmarks).rglob("*.tsv"):
+        try:
+            seconds = float(pd.read_csv(path, sep="\t")["s"].sum())
+        except (OSError, KeyError, ValueError, pd.errors.ParserError):
+            continue
+        end = path.stat().st_mtime
+        starts.append(end - seconds)
+        ends.append(end)
+        total += seconds
+    if not ends:
+        return None
+    return max(ends) - min(starts), total
+
+
 # ---------------------------------------------------------------------------- outputs
 
 
@@ -415,10 +434,15 @@ def run(args) -> int:
         raise PeganError(f"--alpha {args.alpha}: choose a level in (0, 1), e.g. 0.05")
     claims = check_claims(cfg, args.metrics, preset, args.alpha)
     seconds = None
+    header = {"pegan commit": git_commit(), "machine": machine()}
     if args.benchmarks:
         seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
                                                 for r in t["rows"]})
-    header = {"pegan commit": git_commit(), "machine": machine()}
+        span = run_span(args.benchmarks)
+        if span:
+            header["jobs"] = (f"{span[0] / 60:.1f} min wall time from the first job's start to "
+                              f"the last job's end; {span[1] / 60:.1f} min summed over jobs "
+                              "(Snakemake benchmark files)")
     if args.wall_time:
         header["wall time"] = args.wall_time
     write_outputs(cfg, claims, preset, args.out, args.csv, args.figure, alpha=args.alpha,

@@ -139,3 +139,38 @@ def test_pegan_claims_on_fixture_metrics(cfg, tmp_path):
     assert row["verdict"] == "held" and row["winner"] == "a" and row["p"] < 0.05
     assert png.stat().st_size > 1000
 
+
+
+def test_run_span_from_benchmark_files(tmp_path):
+    import os
+
+    for name, seconds, end in (("a", 10.0, 1000.0), ("b", 30.0, 1100.0)):
+        path = tmp_path / "train" / f"{name}-seed0.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\n{seconds}\t0:00:10\n")
+        os.utime(path, (end, end))
+    span, total = pc.run_span(tmp_path)
+    assert span == pytest.approx(1100.0 - 990.0) and total == pytest.approx(40.0)
+    assert pc.job_seconds(tmp_path, {"a"}) == {"a": 10.0}
+
+
+def test_compare_handles_pegan_only_tables_and_claim_stats(cfg, tmp_path):
+    from pegan import compare, tables
+
+    config = copy.deepcopy(cfg)
+    config["presets"]["mini"]["claims"] = ["mspie-beats-upsampling", "mspie-close-to-512-training"]
+    values = {("t5f", "fid"): [40.0, 41.0, 39.0], ("t5f@32", "fid"): [60.0, 62.0, 61.0],
+              ("t5b", "fid"): [41.0, 42.0, 40.5]}
+    files = _write_metrics(tmp_path, config, "mini", values)
+    frame, prov = tables.build_table(config, "mspie-upsampling", files, "mini")
+    out = tmp_path / "tables" / "mspie-upsampling.csv"
+    tables.write_table(frame, prov, out)
+    cells, claims = compare.compare(config, [out], "mini", {})
+    assert {c.verdict for c in cells} == {"no reference"}
+    by_id = {c.id: c for c in claims}
+    assert by_id["mspie-beats-upsampling"].reproduced == "held"
+    assert by_id["mspie-beats-upsampling"].reported == "not comparable"
+    assert by_id["mspie-close-to-512-training"].reproduced == "held"   # 40 vs 41.2 (+10 %)
+    stats = pc.frame(pc.check_claims(config, files, "mini"))
+    md = compare.render_markdown("mini", cells, claims, {}, stats)
+    assert "Claims across seeds" in md and "mspie-beats-upsampling | held" in md
