@@ -45,11 +45,14 @@ def slice_config(raw: dict, rows: dict[str, list[str]], *,
     cfg["experiments"] = {k: v for k, v in raw["experiments"].items() if k in used}
     cfg["claims"] = [c for c in raw["claims"] if c["table"] in rows
                      and all(str(c.get(k, "")) in rows[c["table"]] or k not in c
-                             for k in ("better", "worse", "best"))
+                             for k in ("better", "worse", "best", "close", "to"))
                      and all(str(r) in rows[c["table"]] for r in c.get("among", []))]
     cfg["presets"] = {name: dict(p) for name, p in raw["presets"].items()}
+    kept_claims = {c["id"] for c in cfg["claims"]}
     for preset in cfg["presets"].values():
         preset["overrides"] = {k: v for k, v in preset.get("overrides", {}).items() if k in used}
+        if "claims" in preset:
+            preset["claims"] = [c for c in preset["claims"] if c in kept_claims]
     smoke = cfg["presets"]["smoke"]
     smoke["schedule"] = {**smoke["schedule"], **(schedule or {})}
     for experiment, settings in (overrides or {}).items():
