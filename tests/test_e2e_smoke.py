@@ -69,10 +69,18 @@ def test_smoke_slice_end_to_end(workdir):
     assert set(comparison["table"]) == set(cfg["tables"])
     assert not comparison["comparable"].any()          # smoke is never the paper's protocol
 
+    # the claims the slice keeps, tested across seeds (one seed in smoke: inconclusive)
+    claims = pd.read_csv(out / "claims.csv")
+    assert set(claims["claim"]) == {c["id"] for c in cfg["claims"]} == {"padding-dcgan",
+                                                                       "spe-recovers-dcgan"}
+    assert set(claims["verdict"]) == {"inconclusive"} and (claims["n_winner"] == 1).all()
+    assert "Claims across seeds" in md and "padding-is-positional-encoding" in (
+        out / "claims.md").read_text()
+
     figures = workdir / "figures" / "smoke"
     expected = {"encodings.png", "padding-statistics.png", "mspie-scales.png",
                 "singan-samples.png", "samples-swd-dcgan.png", "bars-swd-dcgan.png",
-                "samples-table5-hires.png", "bars-table5-hires.png"}
+                "samples-table5-hires.png", "bars-table5-hires.png", "claims.png"}
     assert expected <= set(_digests(figures))
     assert (workdir / "results" / "smoke" / "runs" / "singan-no-pad" / "seed0" / "final.pt").is_file()
 
@@ -90,3 +98,4 @@ def test_smoke_slice_end_to_end(workdir):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
     assert "comparison.md" in html and "encodings.png" in html and "swd-dcgan.csv" in html
+    assert "claims.md" in html
