@@ -64,14 +64,17 @@ def deadline(max_minutes: float | None, *, start: float | None = None,
     start = time.time() if start is None else start
     ends = []
     if max_minutes is not None and max_minutes > 0:
-        ends.append((start + max_minutes * 60.0, max_minutes))
+        ends.append((start + max_minutes * 60.0, max_minutes, "--max-minutes"))
     if use_slurm and (slurm := slurm_end_time()) is not None:
-        ends.append((slurm, max(0.0, (slurm - start) / 60.0)))
+        ends.append((slurm, max(0.0, (slurm - start) / 60.0), "the SLURM job's end time"))
     if not ends:
         return None
-    end, minutes = min(ends)
+    end, minutes, source = min(ends)
     margin = margin_minutes if margin_minutes is not None else min(DEFAULT_MARGIN_MINUTES,
                                                                    0.1 * minutes)
+    log.info("wall-time deadline %s: %s minus a %.2f-minute safety margin",
+             time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(end - margin * 60.0)), source,
+             margin)
     return end - margin * 60.0
 
 

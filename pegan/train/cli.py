@@ -59,7 +59,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, default=None,
                    help="the job's wall time; stop with a checkpoint a margin before it")
     p.add_argument("--safety-minutes", type=float, default=None,
-                   help="margin before the wall time (default: min(10, 10%% of the budget))")
+                   help="stop this long before the wall time (default: min(10, 10%% of the "
+                        "budget); the workflow passes the train rule's resource safety_seconds)")
     p.add_argument("--out", required=True,
                    help="final snapshot file (with --spec) or run directory (by hand)")
     p.add_argument("--snapshot-log", default=None, help="copy of the per-snapshot metric log")

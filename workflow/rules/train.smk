@@ -1,6 +1,8 @@
 # Training: one job per (experiment, seed). Checkpoints live outside the declared outputs
 # (Snakemake deletes declared outputs before a retry); the trainer stops itself before the
 # wall time with a resume status, and the retry continues from the last checkpoint.
+# The margin it keeps before the wall time is the optional resource `safety_seconds`
+# (profile `set-resources: train: {safety_seconds: 600}`); unset: min(10 min, 10 % of it).
 
 
 rule train:
@@ -18,19 +20,26 @@ rule train:
         spec=lambda wc: spec_json(wc.experiment),
         ckpt=checkpoint_dir,
         selection_scales=selection_scales_arg,
+        safety=lambda wc, resources: (
+            f"--safety-minutes {int(resources.safety_seconds) / 60:g}"
+            if resources.get("safety_seconds") is not None
+            else ""
+        ),
     threads: 2
     resources:
         gpu=lambda wc: SPECS[wc.experiment].gpus,
         runtime=24 * 60,
         mem_mb=16000,
-    retries: 3
+    # No rule-level `retries:` here: it would override the `--retries 0` that the SLURM
+    # executor gives the job inside its allocation, which would then rerun the stopped trainer
+    # there, past the wall time. The profiles set `retries` (one per wall-time chunk).
     conda:
         "../envs/pegan.yaml"
     shell:
         "pegan train {wildcards.experiment} --spec {params.spec:q} --seed {wildcards.seed} "
         "--data {input.data} --checkpoint-dir {params.ckpt} "
         "--selection-scales {params.selection_scales} --selection-features {input.selection} "
-        "--gpus {resources.gpu} --max-minutes {resources.runtime} "
+        "--gpus {resources.gpu} --max-minutes {resources.runtime} {params.safety} "
         "--out {output.model} --snapshot-log {output.snapshots} > {log} 2>&1"
 
 
