@@ -37,3 +37,29 @@ def test_exhausted_accounts_for_the_next_step_and_the_save():
     b.observe_save(5.0)
     assert b.exhausted()                       # 1.5 * 4 + 5 > 10
     assert not budget.TimeBudget(None).exhausted(1e9)
+
+
+def test_squeue_time_left_when_slurm_has_no_end_time_variable(monkeypatch, caplog):
+    # SLURM 22.05 sets no SLURM_JOB_END_TIME: the time left comes from `squeue -o %L`
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return type("Done", (), {"stdout": "1:00\n"})()
+
+    monkeypatch.delenv("SLURM_JOB_END_TIME", raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "51")
+    monkeypatch.setattr(budget.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(budget.subprocess, "run", fake_run)
+    now = time.time()
+    # the job ends 60 s from now; the trainer started 20 s ago
+    with caplog.at_level("INFO", logger="pegan.train.budget"):
+        end = budget.deadline(1, start=now - 20, margin_minutes=10 / 60)
+    assert calls and calls[0][:4] == ["squeue", "-h", "-j", "51"]
+    assert end == pytest.approx(now - 20 + 60 - 10, abs=1.0)       # --max-minutes is earlier
+    assert "--max-minutes minus a 0.17-minute safety margin" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pegan.train.budget"):
+        end = budget.deadline(2, start=now - 20, margin_minutes=10 / 60)
+    assert end == pytest.approx(now + 60 - 10, abs=1.0)            # the SLURM end is earlier
+    assert "the SLURM job's end time minus a 0.17-minute safety margin" in caplog.text
