@@ -103,9 +103,9 @@ def one_sided_test(winner: Sequence[float], other: Sequence[float], *, lower_is_
     b = sign * np.asarray(list(other), dtype=float) + float(allowance)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     stats = dict(winner=names[0], other=names[1], n_winner=len(a), n_other=len(b),
-                 mean_winner=float(sign * a.mean()) if len(a) else math.nan,
+                 mean_winner=float(sign * a.mean()) + 0.0 if len(a) else math.nan,
                  std_winner=float(np.std(a, ddof=1)) if len(a) > 1 else math.nan,
-                 mean_other=float(sign * (b.mean() - allowance)) if len(b) else math.nan,
+                 mean_other=float(sign * (b.mean() - allowance)) + 0.0 if len(b) else math.nan,
                  std_other=float(np.std(b, ddof=1)) if len(b) > 1 else math.nan,
                  allowance=float(allowance),
                  difference=float(b.mean() - a.mean()) if len(a) and len(b) else math.nan)
@@ -186,10 +186,11 @@ def check_claim(claim: Mapping, metric: str, per_seed: Mapping[str, Mapping[str,
                      combine([p.verdict for p in pairs]))
 
 
-def per_seed_values(config: Mapping, files: Sequence[str | Path], preset: str
+def per_seed_values(config: Mapping, files: Sequence[str | Path], preset: str,
+                    tables: Sequence[str] | None = None
                     ) -> dict[tuple[str, str, str], dict[str, float]]:
-    """{(table, row, column): {seed: value}} for every table the files fill, in paper units."""
-    tables = sorted({c.table for c in plan.cells(config, preset)})
+    """{(table, row, column): {seed: value}} of `tables` (default all), in paper units."""
+    tables = sorted(tables if tables is not None else {c.table for c in plan.cells(config, preset)})
     out = {}
     for table in tables:
         _, provenance = build_table(config, table, files, preset)
@@ -201,9 +202,10 @@ def per_seed_values(config: Mapping, files: Sequence[str | Path], preset: str
 
 def check_claims(config: Mapping, files: Sequence[str | Path], preset: str,
                 alpha: float = ALPHA) -> list[ClaimTest]:
-    values = per_seed_values(config, files, preset)
+    tested = plan.tested_claims(config, preset)
+    values = per_seed_values(config, files, preset, {c["table"] for c in tested})
     out = []
-    for claim in plan.tested_claims(config, preset):
+    for claim in tested:
         metric = column_metric(config, claim["table"], claim["column"])
         per_seed = {row: values.get((claim["table"], row, claim["column"]), {})
                     for row in plan.claim_rows(claim)}
