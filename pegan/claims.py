@@ -34,7 +34,7 @@ import os
 import platform
 import subprocess
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -291,8 +291,13 @@ def _row_experiments(config: Mapping, claim: ClaimTest) -> list[str]:
     return [rows[r] for r in claim.rows]
 
 
+CLAIM_FIELDS = ["finding", "claim", "claim_verdict", "table", "column", "metric", "kind"]
+PAIR_FIELDS = [f.name for f in fields(PairTest)] + ["winner_per_seed", "other_per_seed"]
+
+
 def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
-    """One CSV row per (claim, pair)."""
+    """One CSV row per (claim, pair); the columns are fixed, so that a run that tests no
+    claim (a workflow slice) still writes a CSV with its header."""
     records = []
     for c in claims:
         for p in c.pairs or [None]:
@@ -304,7 +309,7 @@ def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
                 rec["other_per_seed"] = ";".join(f"{s}:{v:.6g}" for s, v in sorted(c.per_seed[p.other].items()))
             rec["source"] = c.source
             records.append(rec)
-    return pd.DataFrame.from_records(records)
+    return pd.DataFrame.from_records(records, columns=CLAIM_FIELDS + PAIR_FIELDS + ["source"])
 
 
 def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *,

@@ -382,7 +382,10 @@ def run(args) -> int:
     if args.claims_csv:
         if not Path(args.claims_csv).is_file():
             raise PeganError(f"--claims-csv {args.claims_csv} not found: run `pegan claims` first")
-        claim_stats = pd.read_csv(args.claims_csv, dtype={"winner": str, "other": str})
+        try:
+            claim_stats = pd.read_csv(args.claims_csv, dtype={"winner": str, "other": str})
+        except pd.errors.EmptyDataError:  # an empty file: no claim was tested
+            claim_stats = None
     write_outputs(cells, claims, preset, titles, args.out, args.csv, claim_stats)
     status = exit_status(cells, claims, args.fail_on)
     held = sum(c.reproduced == "held" for c in claims)

@@ -174,3 +174,21 @@ def test_compare_handles_pegan_only_tables_and_claim_stats(cfg, tmp_path):
     stats = pc.frame(pc.check_claims(config, files, "mini"))
     md = compare.render_markdown("mini", cells, claims, {}, stats)
     assert "Claims across seeds" in md and "mspie-beats-upsampling | held" in md
+
+
+def test_no_tested_claim_still_writes_a_csv_compare_reads(cfg, tmp_path):
+    """A workflow slice whose rows no claim compares: `claims` writes a header-only CSV, and
+    `pegan compare --claims-csv` reads it (the SLURM slice test failed on an empty file)."""
+    from argparse import Namespace
+
+    from pegan import compare
+
+    csv = tmp_path / "claims.csv"
+    pc.write_outputs(cfg, [], "smoke", tmp_path / "claims.md", csv)
+    frame = pd.read_csv(csv)
+    assert len(frame) == 0 and {"claim", "verdict", "p", "hedges_g"} <= set(frame.columns)
+    args = Namespace(config=None, preset="smoke", protocols=None, tables=[],
+                     claims_csv=str(csv), out=str(tmp_path / "comparison.md"),
+                     csv=str(tmp_path / "comparison.csv"), fail_on="never")
+    assert compare.run(args) == 0
+    assert (tmp_path / "comparison.md").is_file()
