@@ -156,6 +156,9 @@ def _generate(snapshot: str | Path, n: int, scale: int | None, seed: int = SAMPL
     from pegan.snapshot import load_generator
 
     G, meta = load_generator(snapshot, "cpu")
+    if not hasattr(G, "z_dim"):
+        raise PeganError(f"{snapshot} is a {meta.get('arch', 'SinGAN')} model, "
+                         "which has no latent code: draw it with `pegan figure singan-samples`")
     z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(seed)            # injected noise: same image on every run

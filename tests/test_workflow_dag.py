@@ -42,6 +42,14 @@ def test_dry_run_lists_the_complete_dag(cfg, preset):
     assert counts["evaluate"] > 0 and counts["prepare_data"] > 0
     trained = {m for m in re.findall(r"experiment=([a-z0-9-]+), seed=", result.stdout)}
     assert set(cfg["experiments"]) <= trained
+    # sample grids draw latent codes: no SinGAN run among their inputs (singan-samples has them)
+    singan = {n for n, e in cfg["experiments"].items() if e["arch"] == "singan"}
+    grids = [b for b in result.stdout.split("\n\n")
+             if "rule figure:" in b and re.search(r"output: figures/\w+/samples-", b)]
+    assert grids
+    for block in grids:
+        inputs = set(re.findall(r"runs/([a-z0-9-]+)/seed", block.split("output:")[0]))
+        assert inputs and not inputs & singan, block
 
 
 def test_slurm_profile_resources(cfg):

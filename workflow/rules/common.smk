@@ -28,7 +28,12 @@ FIGURES = [
     "padding-statistics",
     "mspie-scales",
     "singan-samples",
-    *(f"samples-{table}" for table in config["tables"]),
+    # sample grids of latent-code generators; SinGAN runs are drawn by singan-samples
+    *(
+        f"samples-{table}"
+        for table, spec in config["tables"].items()
+        if any(row["experiment"] not in plan.singan_experiments(config) for row in spec["rows"])
+    ),
     *(f"bars-{table}" for table in config["tables"]),
     # training curves of the snapshot-selection metric, for tables that select snapshots
     *(
