@@ -271,21 +271,24 @@ def figure_bars(out: str | Path, reproduced_csv: str | Path, reported_csv: str |
 
     plt = _pyplot()
     ours = pd.read_csv(reproduced_csv, dtype={"row": str}).set_index("row")
-    if reported_csv is None:
-        theirs = pd.DataFrame(np.nan, index=ours.index, columns=[c["key"] for c in columns])
-    else:
-        theirs = pd.read_csv(reported_csv, dtype={"row": str}).set_index("row")
+    theirs = None if reported_csv is None else \
+        pd.read_csv(reported_csv, dtype={"row": str}).set_index("row")
+    rows = ours.index if theirs is None else theirs.index
     fig, axes = plt.subplots(1, len(columns), squeeze=False, figsize=(2.6 * len(columns), 3))
-    x = np.arange(len(theirs.index))
+    x = np.arange(len(rows))
+    shift, width = (0.0, 0.6) if theirs is None else (0.2, 0.4)
     for ax, col in zip(axes[0], columns):
         key = col["key"]
-        ax.bar(x - 0.2, theirs[key].to_numpy(dtype=float), 0.4, label="reported", color="C0")
-        std = ours[f"{key}_std"].reindex(theirs.index).to_numpy(dtype=float)
-        ax.bar(x + 0.2, ours[key].reindex(theirs.index).to_numpy(dtype=float), 0.4,
+        if theirs is not None:
+            ax.bar(x - shift, theirs[key].to_numpy(dtype=float), width, label="reported",
+                   color="C0")
+        std = ours[f"{key}_std"].reindex(rows).to_numpy(dtype=float)
+        ax.bar(x + shift, ours[key].reindex(rows).to_numpy(dtype=float), width,
                yerr=np.nan_to_num(std), label="reproduced", color="C1")
-        ax.set_xticks(x, list(theirs.index))
+        ax.set_xticks(x, list(rows))
         ax.set_title(col["label"], fontsize=7)
-    axes[0, 0].legend(fontsize=6)
+    if theirs is not None:
+        axes[0, 0].legend(fontsize=6)
     fig.suptitle(title or "reported vs reproduced")
     fig.tight_layout()
     save(fig, out)

@@ -56,3 +56,20 @@ def test_unknown_figure_is_a_clear_error(tmp_path):
 
     with pytest.raises(PeganError, match="unknown figure 'pie'"):
         figures.make_figure("pie", tmp_path / "p.png", [], pconfig.load())
+
+
+@pytest.mark.parametrize("reported", [True, False])
+def test_bars_figure_draws_reported_bars_only_where_the_paper_has_them(tmp_path, monkeypatch,
+                                                                       reported):
+    ours = tmp_path / "ours.csv"
+    ours.write_text("row,fid,fid_std\na,10,1\nb,20,2\nc,30,3\n")
+    theirs = tmp_path / "theirs.csv"
+    theirs.write_text("row,fid\na,11\nb,19\nc,29\n")
+    drawn = {}
+    monkeypatch.setattr(figures, "save", lambda fig, out: drawn.setdefault("fig", fig))
+    figures.figure_bars(tmp_path / "b.png", ours, theirs if reported else None,
+                        [{"key": "fid", "label": "FID"}])
+    ax = drawn["fig"].axes[0]
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == ([10, 11, 19, 20, 29, 30] if reported else [10, 20, 30])
+    assert (ax.get_legend() is not None) == reported
