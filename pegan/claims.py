@@ -301,8 +301,8 @@ def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
     records = []
     for c in claims:
         for p in c.pairs or [None]:
-            rec = {"finding": c.finding, "claim": c.id, "claim_verdict": c.verdict,
-                   "table": c.table, "column": c.column, "metric": c.metric, "kind": c.kind}
+            rec = dict(zip(CLAIM_FIELDS, (c.finding, c.id, c.verdict, c.table, c.column,
+                                          c.metric, c.kind)))
             if p is not None:
                 rec.update(asdict(p))
                 rec["winner_per_seed"] = ";".join(f"{s}:{v:.6g}" for s, v in sorted(c.per_seed[p.winner].items()))

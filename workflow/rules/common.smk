@@ -23,25 +23,6 @@ RUNS = plan.runs(config, PRESET)
 EVALUATIONS = plan.evaluations(config, PRESET)
 PRESET_CFG = config["presets"][PRESET]
 METRICS_CFG = config["metrics"]
-FIGURES = [
-    "encodings",
-    "padding-statistics",
-    "mspie-scales",
-    "singan-samples",
-    # sample grids of latent-code generators; SinGAN runs are drawn by singan-samples
-    *(
-        f"samples-{table}"
-        for table, spec in config["tables"].items()
-        if any(row["experiment"] not in plan.singan_experiments(config) for row in spec["rows"])
-    ),
-    *(f"bars-{table}" for table in config["tables"]),
-    # training curves of the snapshot-selection metric, for tables that select snapshots
-    *(
-        f"curves-{table}"
-        for table, spec in config["tables"].items()
-        if any(col["snapshot"] != "final" for col in spec["columns"])
-    ),
-]
 
 
 wildcard_constraints:
@@ -160,6 +141,12 @@ def table_experiments(table):
     return list(dict.fromkeys(row["experiment"] for row in config["tables"][table]["rows"]))
 
 
+def sample_grid_experiments(table):
+    """The table's experiments a latent-code sample grid can draw (all but SinGAN runs)."""
+    singan = set(plan.singan_experiments(config))
+    return [e for e in table_experiments(table) if e not in singan]
+
+
 def figure_inputs(wildcards):
     name = wildcards.figure
     if name == "mspie-scales":
@@ -168,13 +155,30 @@ def figure_inputs(wildcards):
         return final_models(plan.singan_experiments(config))
     kind, _, table = name.partition("-")
     if kind == "samples":
-        return final_models(table_experiments(table))
+        return final_models(sample_grid_experiments(table))
     if kind == "curves":
         seed = PRESET_CFG["seeds"][0]
         return [f"{run_dir(e, seed)}/snapshots.jsonl" for e in table_experiments(table)]
     if kind == "bars":
         return f"{OUT}/tables/{table}.csv"
     return []
+
+
+FIGURES = [
+    "encodings",
+    "padding-statistics",
+    "mspie-scales",
+    "singan-samples",
+    # sample grids of latent-code generators; SinGAN runs are drawn by singan-samples
+    *(f"samples-{table}" for table in config["tables"] if sample_grid_experiments(table)),
+    *(f"bars-{table}" for table in config["tables"]),
+    # training curves of the snapshot-selection metric, for tables that select snapshots
+    *(
+        f"curves-{table}"
+        for table, spec in config["tables"].items()
+        if any(col["snapshot"] != "final" for col in spec["columns"])
+    ),
+]
 
 
 def get_final_output():
