@@ -1,7 +1,10 @@
 """The `pegan` command line. Each sub-command is a thin wrapper over a package function.
 
 User errors (:class:`pegan.errors.PeganError`) print one line and exit non-zero, without a
-traceback; `--debug` shows the traceback.
+traceback; `--debug` shows the traceback. So do writes the file system refuses (read-only,
+permission, no space, quota): the outputs a command names (`--out`, and for `train` its
+`--checkpoint-dir` and `--snapshot-log`) are checked for writability before the command runs.
+A closed pipe (`pegan show t5f | head`) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 from pegan.errors import PeganError
+from pegan.io import check_writable, file_system_error
 
 log = logging.getLogger("pegan")
 
@@ -34,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select-snapshot": ("pegan.train.select", "pick the best snapshot before an image budget"),
     "import-mmgen": ("pegan.convert.mmgen", "convert a released MMGeneration StyleGAN2 / MS-PIE / SinGAN checkpoint into a pegan snapshot"),
 }
+
+
+# the arguments that name what a command writes (default: --out)
+OUTPUT_ARGS: dict[str, tuple[str, ...]] = {"train": ("out", "checkpoint_dir", "snapshot_log")}
+BROKEN_PIPE_STATUS = 128 + 13          # as if killed by SIGPIPE
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -103,8 +114,8 @@ def run_show(args) -> int:
 def _resolve(name: str) -> tuple[Callable, Callable]:
     module = importlib.import_module(COMMANDS[name][0])
     attr = name.replace("-", "_")
-    if module.__name__ == __name__:
-        return globals()[f"add_{attr}_args"], globals()[f"run_{attr}"]
+    if module.__name__ == "pegan.cli":          # also under `python -m pegan.cli`
+        return getattr(module, f"add_{attr}_args"), getattr(module, f"run_{attr}")
     return module.add_args, module.run
 
 
@@ -128,6 +139,23 @@ def _command_of(argv: list[str]) -> str | None:
     return first if first in COMMANDS else None
 
 
+def check_outputs(command: str, args: argparse.Namespace) -> None:
+    """Raise FileSystemError now, before any expensive work, if an output of `command` could
+    not be written (its folder is created if needed)."""
+    for name in OUTPUT_ARGS.get(command, ("out",)):
+        value = getattr(args, name, None)
+        if value is not None:
+            check_writable(Path(value))
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: send what is left in stdout's buffer to /dev/null, so that the
+    interpreter's final flush raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command_of(argv)).parse_args(argv)
@@ -135,12 +163,24 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     _, run = _resolve(args.command)
     try:
-        return int(run(args) or 0)
+        check_outputs(args.command, args)
+        status = int(run(args) or 0)
+        sys.stdout.flush()
+        return status
     except PeganError as exc:
         if args.debug:
             raise
         print(f"pegan {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return BROKEN_PIPE_STATUS
+    except OSError as exc:
+        error = file_system_error(exc)
+        if error is None or args.debug:
+            raise
+        print(f"pegan {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print(f"pegan {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -22,7 +22,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ import yaml
 from pegan import io
 from pegan.config import repo_file
 from pegan.errors import PeganError
-from pegan.tables import LOWER_IS_BETTER, read_table
+from pegan.tables import lower_is_better, read_table
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def compare_table(config: Mapping, table: str, reproduced: pd.DataFrame, provena
                 verdict = "no tolerance"
             else:
                 verdict = "within" if abs(delta) <= tol else "outside"
-            worse = delta > 0 if LOWER_IS_BETTER[metric] else delta < 0
+            worse = delta > 0 if lower_is_better(metric) else delta < 0
             comparable = not notes and verdict in ("within", "outside")
             out.append(CellResult(table, row_id, key, metric, rep, ours, std, n, delta, rel, tol,
                                   verdict, comparable, comparable and verdict == "outside" and worse,
@@ -175,7 +175,7 @@ def _get(frame: pd.DataFrame, row: str, key: str) -> float:
 
 def _oriented(metric: str, x: float) -> float:
     """Value in 'lower is better' orientation."""
-    return x if LOWER_IS_BETTER[metric] else -x
+    return x if lower_is_better(metric) else -x
 
 
 def _pair_margin(metric: str, better: float, worse: float) -> float:

@@ -2,8 +2,11 @@
 
 Validation has two layers, both reporting the offending key as a dotted path:
 
-1. the JSON schema in ``workflow/schemas/config.schema.yaml`` (types, unknown keys, enums),
-   the same file ``snakemake.utils.validate`` uses in the Snakefile;
+1. the JSON schema in ``workflow/schemas/config.schema.yaml`` (types, unknown keys), the
+   same file ``snakemake.utils.validate`` uses in the Snakefile. Its lists of allowed values
+   are not written in the file: :func:`load_schema` fills them from the code that defines
+   them (:data:`FAMILIES`, the encodings registry, the padding module, the metric registry,
+   the device resolver), so each list has one source;
 2. :func:`check`, the cross-references a schema cannot express (a table row naming a missing
    experiment, a scale the architecture cannot produce, an unknown preset, ...). The Snakefile
    calls it too, so a bad config fails the same way in ``pegan`` and in ``snakemake``.
@@ -23,7 +26,12 @@ from typing import Any, Mapping
 
 import yaml
 
+from pegan import encodings
+from pegan.device import DEVICES
 from pegan.errors import ConfigError
+from pegan.metrics import registry as metric_registry
+from pegan.models import FAMILIES as _FAMILY_MODULES
+from pegan.nn.padding import SINGAN_PADDINGS, UPSAMPLE_KINDS, padded_head_size, padding_values
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
@@ -32,7 +40,9 @@ _SCHEMA_CANDIDATES = (
     Path(__file__).resolve().parent / "_schema" / "config.schema.yaml",
 )
 
-FAMILIES = ("stylegan2", "pggan", "dcgan", "singan")
+FAMILIES = tuple(_FAMILY_MODULES)
+# A table column's snapshot: the best snapshot before N million images, or the final one.
+SNAPSHOT_PATTERN = r"final|[0-9]+(?:\.[0-9]+)?M"
 # The paper resolution a preset's `resolution` entry stands for, per family.
 REFERENCE_RESOLUTION = {"stylegan2": 256, "pggan": 128, "dcgan": 128}
 
@@ -74,13 +84,14 @@ SWITCHES: dict[str, dict[str, Any]] = {
         "disc_norm": "batch",
     },
 }
-_ALLOWED_VALUES: dict[str, dict[str, tuple]] = {
-    "stylegan2": {"padding": (True, False), "head": ("const", "csg", "spe")},
-    "pggan": {"padding": (True, False), "head": ("const", "csg", "spe")},
-    "dcgan": {"padding": (True, False), "head": ("const", "csg", "spe")},
-    "singan": {"padding": ("zero", "interp", "conv"), "head": ("noise", "csg", "spe")},
-}
 _BUDGET = re.compile(r"^([0-9]+(?:\.[0-9]+)?)M$")
+
+
+def allowed_values(family: str) -> dict[str, tuple]:
+    """The values a family accepts for its closed switches: `padding` (the padding module)
+    and `head` (its default non-positional input plus every registered encoding)."""
+    return {"padding": padding_values(family),
+            "head": encodings.family_heads(SWITCHES[family]["head"])}
 
 
 # --------------------------------------------------------------------------- loading
@@ -101,7 +112,34 @@ def schema_path() -> Path:
 
 
 def load_schema() -> dict:
-    return yaml.safe_load(schema_path().read_text())
+    """The config schema with its lists of allowed values filled from the code."""
+    schema = yaml.safe_load(schema_path().read_text())
+    defs, props = schema["$defs"], schema["properties"]
+    exp = defs["experiment"]["properties"]
+    exp["arch"]["enum"] = list(FAMILIES)
+    exp["head"]["enum"] = list(encodings.all_heads())
+    exp["head_mode"]["enum"] = list(encodings.HEAD_MODES)
+    exp["upsample"]["enum"] = list(UPSAMPLE_KINDS)
+    exp["padding"]["oneOf"] = [{"type": "boolean"}, {"enum": list(SINGAN_PADDINGS)}]
+    defs["preset"]["properties"]["device"]["enum"] = list(DEVICES)
+    for kind in ("int", "number"):   # per-family maps of the families with a resolution
+        defs[f"family_map_{kind}"]["properties"] = {
+            family: {"$ref": f"#/$defs/positive_{kind}"} for family in REFERENCE_RESOLUTION}
+    defs["preset"]["properties"]["gpus"]["properties"]["train"]["patternProperties"] = {
+        "^(" + "|".join(FAMILIES) + ")$": {"type": "integer", "minimum": 0}}
+    outputs = list(metric_registry.outputs())
+    column = defs["column"]["properties"]
+    column["metric"]["enum"] = outputs
+    column["snapshot"]["pattern"] = f"^({SNAPSHOT_PATTERN})$"
+    props["tolerances"]["patternProperties"] = {
+        "^(" + "|".join(outputs) + ")$": defs["tolerance"]}
+    samples = defs["preset"]["properties"]["samples"]["properties"]
+    for metric in metric_registry.metrics().values():
+        samples.setdefault(metric.samples, {"$ref": "#/$defs/positive_int"})
+    props["metrics"]["properties"] = {
+        s.name: {**s.schema, "default": s.default, "description": s.description}
+        for s in metric_registry.settings().values()}
+    return schema
 
 
 def _key_path(parts) -> str:
@@ -136,31 +174,38 @@ def schema_errors(config: Mapping) -> list[str]:
     return messages
 
 
+def _schema_defaults(config: dict, schema: Mapping) -> None:
+    """Fill in place every ``default`` of the schema (the only place defaults are written),
+    the way ``snakemake.utils.validate(set_default=True)`` does."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, sub_schema):
+        if isinstance(instance, dict):
+            for key, prop in props.items():
+                if isinstance(prop, dict) and "default" in prop:
+                    instance.setdefault(key, copy.deepcopy(prop["default"]))
+        yield from check_properties(validator, props, instance, sub_schema)
+
+    filling = jsonschema.validators.extend(base, {"properties": properties})
+    for _ in filling(schema).iter_errors(config):
+        pass   # the config is schema-valid here; iterating fills the defaults
+
+
 def _fill_defaults(config: dict) -> dict:
+    """The schema's defaults, then the derived ones (a metric's sample count from its
+    fallback key: structure from swd)."""
     config = copy.deepcopy(config)
-    config.setdefault("metrics", {})
-    metrics = config["metrics"]
-    metrics.setdefault("fid_mode", "clean")
-    metrics.setdefault("inception_path", None)
-    metrics.setdefault("pr_network", "inception")
-    metrics.setdefault("vgg16_path", None)
-    metrics.setdefault("pr_k", 3)
-    config.setdefault("tolerances", {})
-    config.setdefault("claims", [])
+    _schema_defaults(config, load_schema())
     for preset in config.get("presets", {}).values():
-        preset.setdefault("device", "auto")
-        cap = preset.setdefault("capacity", {})
-        cap.setdefault("channel_scale", 1.0)
-        cap.setdefault("style_dim", 512)
-        cap.setdefault("mapping_layers", 8)
-        preset.get("singan", {}).setdefault("scale_factor", 0.75)
-        gpus = preset.setdefault("gpus", {})
-        gpus.setdefault("train", {})
-        gpus.setdefault("evaluate", 0)
+        preset.setdefault("gpus", {"train": {}, "evaluate": 0})
         preset.setdefault("overrides", {})
         samples = preset.get("samples", {})
-        if "swd" in samples:
-            samples.setdefault("structure", samples["swd"])
+        for metric in metric_registry.metrics().values():
+            if metric.samples_fallback in samples:
+                samples.setdefault(metric.samples, samples[metric.samples_fallback])
     return config
 
 
@@ -210,7 +255,7 @@ def _switches(name: str, exp: Mapping) -> tuple[dict, list[str]]:
             errors.append(f"experiments.{name}.{key}: not a switch of arch {arch} "
                           f"(its switches: {', '.join(allowed)})")
     sw = {key: exp.get(key, default) for key, default in allowed.items()}
-    for key, values in _ALLOWED_VALUES[arch].items():
+    for key, values in allowed_values(arch).items():
         if sw[key] not in values:
             errors.append(f"experiments.{name}.{key}: {sw[key]!r} is not available for {arch} "
                           f"(choose {', '.join(map(str, values))})")
@@ -307,8 +352,8 @@ def check(config: Mapping) -> list[str]:
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
             errors.append(f"{where}.rows: duplicate id {dup!r}")
         for i, col in enumerate(table["columns"]):
-            if col["metric"] == "swd" and "level" not in col:
-                errors.append(f"{where}.columns[{i}].level: required for metric swd")
+            if metric_registry.outputs()[col["metric"]].levels and "level" not in col:
+                errors.append(f"{where}.columns[{i}].level: required for metric {col['metric']}")
         for i, row in enumerate(table["rows"]):
             rwhere = f"{where}.rows[{i}]"
             exp_name = row["experiment"]
@@ -387,7 +432,7 @@ class ExperimentSpec:
     @property
     def head_size(self) -> int:
         """StyleGAN2 head (input) size at the base scale: 4, or 6 without padding."""
-        return 4 if self.switches.get("padding", True) else 6
+        return padded_head_size(4, self.switches.get("padding", True))
 
     def head_increment(self, px: int) -> int:
         """Official `chosen_scale` s for an output of `px` preset pixels: (4 + s) * res / 4."""

@@ -20,6 +20,13 @@ Semantics follow MMGeneration's code for the paper (``positional_encoding.py``, 
   its *central* block equals the base grid. Position 0 (the centre cell of an odd size) keeps
   its value ``[0.., 1..]``; the official table zeroes row 0 only as fairseq's padding index,
   which anchored positions never reach.
+* **Registry**: every positional encoding is a render function registered with
+  :func:`register_encoding` (name, channels per ``dim``, and whether it is resolution-
+  normalised). Every family accepts every registered encoding as its ``head`` (StyleGAN2's
+  head module, the grid concatenated to PGGAN/DCGAN's latent projection, the grid added to
+  SinGAN's stage-0 noise); the family's non-positional input (StyleGAN2's learnable constant,
+  PGGAN/DCGAN's plain projection ``const``, SinGAN's ``noise``) is its default head.
+  Adding an encoding is one registered function here (or in any module imported first).
 * **Modes**: "interp" renders the base grid (or the learnable constant) at the base head
   size and resizes it bilinearly (``align_corners=True``); "expand" renders the encoding
   directly over the larger grid of positions.
@@ -29,7 +36,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Literal
+from dataclasses import dataclass
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,10 +45,82 @@ from torch import Tensor, nn
 
 from pegan.errors import PeganError
 
-HEADS = ("const", "csg", "spe")
 HEAD_MODES = ("interp", "expand")
+NON_POSITIONAL = ("const", "noise")     # the families' inputs without a positional encoding
 
 Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """A registered positional encoding."""
+
+    name: str
+    render: Callable[..., Tensor]     # render(h, w, *, dim, centered, dtype, device) -> [C, h, w]
+    channels: Callable[[int], int]    # channels for an embedding dim (`spe_dim`)
+    resolution_free: bool = False     # normalised coordinates: "interp" renders at the size too
+    description: str = ""
+
+
+ENCODINGS: dict[str, Encoding] = {}
+
+
+def register_encoding(name: str, *, channels: Callable[[int], int], resolution_free: bool = False,
+                      description: str = "") -> Callable:
+    """Decorator: register ``render(height, width, *, dim, centered, dtype, device)`` as the
+    positional encoding `name` (a ``head`` value of every family)."""
+    if name in NON_POSITIONAL:
+        raise PeganError(f"encoding name {name!r} is taken by a non-positional input")
+
+    def decorate(render: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        ENCODINGS[name] = Encoding(name, render, channels, resolution_free, description)
+        return render
+
+    return decorate
+
+
+def encoding(name: str) -> Encoding:
+    if name not in ENCODINGS:
+        raise PeganError(f"head {name!r} is not a registered encoding "
+                         f"(registered: {', '.join(ENCODINGS)})")
+    return ENCODINGS[name]
+
+
+def family_heads(default: str) -> tuple[str, ...]:
+    """The heads a family accepts: its non-positional `default` input and every encoding."""
+    return (default, *ENCODINGS)
+
+
+def all_heads() -> tuple[str, ...]:
+    return (*NON_POSITIONAL, *ENCODINGS)
+
+
+def check_head(head: str, default: str, family: str) -> None:
+    """A one-line error when `family` (whose plain input is `default`) cannot take `head`."""
+    allowed = family_heads(default)
+    if head not in allowed:
+        raise PeganError(f"{family} head {head!r}: choose {', '.join(allowed)}")
+
+
+def grid(name: str, height: int, width: int, *, dim: int = 256, centered: bool = False,
+         dtype: torch.dtype = torch.float32,
+         device: torch.device | str | None = None) -> Tensor:
+    """The encoding `name` rendered over ``height x width`` positions, [C, height, width]."""
+    return encoding(name).render(height, width, dim=dim, centered=centered, dtype=dtype,
+                                 device=device)
+
+
+def projection_grid(head: str, size: int, dim: int, centered: bool) -> Tensor | None:
+    """PGGAN/DCGAN: the [C, size, size] grid concatenated to the latent projection's map
+    (None for the plain projection, head 'const')."""
+    if head == "const":
+        return None
+    return grid(head, size, size, dim=dim, centered=centered)
+
+
+def channels(name: str, dim: int) -> int:
+    """Channels of the encoding `name` for embedding dim `dim`."""
+    return encoding(name).channels(dim)
 
 
 def as_size(size: int | tuple[int, int]) -> Size:
@@ -115,6 +195,28 @@ def sinusoidal_grid(height: int, width: int, dim: int, *, centered: bool = False
     return torch.cat([x_grid, y_grid], dim=0).to(dtype)
 
 
+# ----------------------------------------------------------------- the built-in encodings
+
+
+@register_encoding("csg", channels=lambda dim: 2, resolution_free=True,
+                   description="Cartesian spatial grid: x and y in [-1, 1]")
+def _render_csg(height: int, width: int, *, dim: int, centered: bool, dtype: torch.dtype,
+                device: torch.device | str | None) -> Tensor:
+    return cartesian_grid(height, width, dtype=dtype, device=device)
+
+
+def _spe_channels(dim: int) -> int:
+    sinusoidal_frequencies(dim)   # validates dim
+    return 2 * dim
+
+
+@register_encoding("spe", channels=_spe_channels,
+                   description="sinusoidal positional encoding, 2 x spe_dim channels")
+def _render_spe(height: int, width: int, *, dim: int, centered: bool, dtype: torch.dtype,
+                device: torch.device | str | None) -> Tensor:
+    return sinusoidal_grid(height, width, dim, centered=centered, dtype=dtype, device=device)
+
+
 # --------------------------------------------------------------------------- modules
 
 
@@ -136,62 +238,63 @@ class ConstantInput(nn.Module):
         return out.expand(batch, -1, -1, -1)  # [N, C, h, w]
 
 
-class CartesianGrid(nn.Module):
-    """The CSG head (2 channels, no parameters); interp and expand coincide."""
+class PositionalHead(nn.Module):
+    """The head of a registered positional encoding (no parameters and no state).
 
-    def __init__(self, base_size: int | tuple[int, int] = 4):
+    ``mode="interp"`` renders the positions of ``base_size`` and resizes them bilinearly
+    (align_corners=True); ``mode="expand"`` renders the positions of the requested size. A
+    resolution-free encoding (CSG) renders the requested size in both modes.
+    """
+
+    def __init__(self, name: str, base_size: int | tuple[int, int] = 4,
+                 mode: Literal["interp", "expand"] = "interp", dim: int = 256,
+                 centered: bool = False):
         super().__init__()
-        self.out_channels = 2
-        self.base_size = as_size(base_size)
+        if mode not in HEAD_MODES:
+            raise PeganError(f"head_mode {mode!r}: choose {', '.join(HEAD_MODES)}")
+        self.encoding = encoding(name)
+        self.out_channels = self.encoding.channels(dim)   # validates dim
+        self.dim, self.base_size, self.mode, self.centered = dim, as_size(base_size), mode, centered
+
+    def grid(self, size: int | tuple[int, int] | None = None) -> Tensor:
+        """The encoding at ``size`` (default: the base size), [C, h, w]."""
+        size = as_size(size or self.base_size)
+        kw = dict(dim=self.dim, centered=self.centered, dtype=torch.float32, device=None)
+        if self.mode == "interp" and not self.encoding.resolution_free:
+            return resize_bilinear(self.encoding.render(*self.base_size, **kw), size)
+        return self.encoding.render(*size, **kw)
 
     def forward(self, batch: int, size: int | tuple[int, int] | None = None) -> Tensor:
-        h, w = as_size(size or self.base_size)
-        return cartesian_grid(h, w).expand(batch, -1, -1, -1)  # [N, 2, h, w]
+        return self.grid(size).expand(batch, -1, -1, -1)  # [N, C, h, w]
+
+    def extra_repr(self) -> str:
+        return (f"{self.encoding.name}, dim={self.dim}, base_size={self.base_size}, "
+                f"mode={self.mode}, centered={self.centered}")
 
 
-class SinusoidalPositionalEncoding(nn.Module):
-    """The SPE head (``2 * dim`` channels, no parameters and no state).
+class CartesianGrid(PositionalHead):
+    """The CSG head (2 channels); interp and expand coincide."""
 
-    ``mode="interp"`` renders positions at ``base_size`` and resizes (align_corners=True);
-    ``mode="expand"`` renders the positions of the requested size directly.
-    """
+    def __init__(self, base_size: int | tuple[int, int] = 4):
+        super().__init__("csg", base_size)
+
+
+class SinusoidalPositionalEncoding(PositionalHead):
+    """The SPE head (``2 * dim`` channels)."""
 
     def __init__(self, dim: int = 256, base_size: int | tuple[int, int] = 4,
                  mode: Literal["interp", "expand"] = "expand", centered: bool = False):
-        super().__init__()
-        if mode not in HEAD_MODES:
-            raise PeganError(f"SPE mode {mode!r}: choose {', '.join(HEAD_MODES)}")
-        sinusoidal_frequencies(dim)  # validates dim
-        self.dim = dim
-        self.out_channels = 2 * dim
-        self.base_size = as_size(base_size)
-        self.mode = mode
-        self.centered = centered
-
-    def grid(self, size: int | tuple[int, int] | None = None) -> Tensor:
-        """The encoding at ``size`` (default: the base size), [2 dim, h, w]."""
-        size = as_size(size or self.base_size)
-        if self.mode == "interp":
-            base = sinusoidal_grid(*self.base_size, self.dim, centered=self.centered)
-            return resize_bilinear(base, size)
-        return sinusoidal_grid(*size, self.dim, centered=self.centered)
-
-    def forward(self, batch: int, size: int | tuple[int, int] | None = None) -> Tensor:
-        return self.grid(size).expand(batch, -1, -1, -1)  # [N, 2 dim, h, w]
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}, base_size={self.base_size}, mode={self.mode}, centered={self.centered}"
+        super().__init__("spe", base_size, mode, dim, centered)
 
 
 def build_head(kind: str, *, channels: int, base_size: int | tuple[int, int], mode: str = "interp",
                spe_dim: int = 256, spe_centered: bool = False) -> nn.Module:
-    """The head module of a generator: ``forward(batch, size) -> [N, out_channels, h, w]``.
+    """The head module of a StyleGAN2 generator: ``forward(batch, size) -> [N, C, h, w]``.
 
-    ``channels`` is the learnable constant's width (ignored by CSG and SPE, whose widths are
-    2 and ``2 * spe_dim``).
+    ``channels`` is the learnable constant's width (ignored by the encodings, whose widths
+    come from their registration and ``spe_dim``).
     """
-    if kind not in HEADS:
-        raise PeganError(f"head {kind!r}: choose {', '.join(HEADS)}")
+    check_head(kind, "const", "StyleGAN2")
     if mode not in HEAD_MODES:
         raise PeganError(f"head_mode {mode!r}: choose {', '.join(HEAD_MODES)}")
     if kind == "const":
@@ -199,6 +302,4 @@ def build_head(kind: str, *, channels: int, base_size: int | tuple[int, int], mo
             raise PeganError("head_mode 'expand' needs a positional encoding: a learnable "
                              "constant can only be interpolated (head_mode: interp)")
         return ConstantInput(channels, base_size)
-    if kind == "csg":
-        return CartesianGrid(base_size)
-    return SinusoidalPositionalEncoding(spe_dim, base_size, mode, spe_centered)
+    return PositionalHead(kind, base_size, mode, spe_dim, spe_centered)

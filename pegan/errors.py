@@ -9,3 +9,10 @@ class PeganError(Exception):
 
 class ConfigError(PeganError):
     """The configuration is invalid; the message names the offending key."""
+
+
+class FileSystemError(PeganError):
+    """A write failed for a reason of the file system (read-only, permission, full, quota);
+    the message names the path and the cause."""
+
+    exit_code = 74                      # EX_IOERR

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import platform
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -21,12 +22,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from pegan.device import resolve_device
 from pegan.errors import PeganError
 from pegan.io import write_json
-from pegan.metrics import REGISTRY, parse_metric_set, resolve_device
-from pegan.metrics.fid import FeatureExtractor, frechet_distance_to_stats, kid_from_features
+from pegan.metrics import registry
+from pegan.metrics.fid import FeatureExtractor, frechet_distance_to_stats
 from pegan.metrics.images import ImageSet, is_image_set
 from pegan.metrics.real_features import RealFeatures, compute_real_features, load_real_features
+from pegan.metrics.registry import parse_metric_set
+from pegan.seeding import stream_seed
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,7 @@ class Sampler:
             # the generator's injected noise comes from the global RNG: seed it per batch in a
             # forked state, so samples are reproducible and the caller's (training) RNG stays
             with torch.random.fork_rng():
-                torch.manual_seed(self.seed * 1_000_003 + start)
+                torch.manual_seed(stream_seed(self.seed, start))
                 x = self._generate(z).float()
             if tuple(x.shape[-2:]) != (self.scale, self.scale):
                 self.resized_from = int(x.shape[-1])
@@ -106,8 +110,8 @@ class Sampler:
 class SinGANSampler:
     """Seeded uint8 random samples of a SinGAN snapshot at its training size.
 
-    Batch `start` draws its noise from ``torch.Generator().manual_seed(seed * 1_000_003 +
-    start)``, so the samples do not depend on the device or on anything else that runs.
+    Batch `start` draws its noise from ``torch.Generator().manual_seed(stream_seed(seed,
+    start))``, so the samples do not depend on the device or on anything else that runs.
     """
 
     def __init__(self, G: torch.nn.Module, *, num: int, seed: int,
@@ -120,7 +124,7 @@ class SinGANSampler:
     def batches(self, num: int | None = None) -> Iterator[torch.Tensor]:
         num = self.num if num is None else num
         for start in range(0, num, self.batch_size):
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + start)
+            gen = torch.Generator().manual_seed(stream_seed(self.seed, start))
             x = self.G(min(self.batch_size, num - start), mode="rand", generator=gen).float()
             yield to_uint8(x)
 
@@ -195,22 +199,10 @@ def generator_fid(G: torch.nn.Module, *, scale: int, real_features: str | Path, 
 
 # ------------------------------------------------------------------------ evaluation
 
-# config.yaml `metrics:` defaults (the workflow passes the whole section).
-DEFAULT_SETTINGS = {"fid_mode": "clean", "inception_path": None, "pr_network": "inception",
-                    "vgg16_path": None, "pr_k": 3}
-KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000          # clean-fid / SG2ADA kid defaults
-UNITS = {"fid": "FID", "kid": "raw MMD^2 (papers print x10^3)",
-         "precision": "fraction (papers print %)", "recall": "fraction (papers print %)",
-         "swd": "x10^3 per level size in px, avg = mean of all levels",
-         "structure": "Pearson correlation of coarse edge layouts with the reals' mean layout",
-         "diversity": "mean per-pixel std across samples, [0, 1] image units",
-         "patch_swd": "x10^3 sliced Wasserstein distance of random 7x7 RGB patches"}
-
-
 def network_name(extractor: FeatureExtractor) -> str:
     """Short name of the Inception weights (the two TorchScripts hold the same weights)."""
-    kind = extractor.source.kind
-    return "inception-pytorch-fid" if kind == "pytorch-fid-state-dict" else "inception-torchscript"
+    network = extractor.source.network
+    return "inception-pytorch-fid" if network == "pytorch-fid" else "inception-torchscript"
 
 
 class ImageSource:
@@ -231,20 +223,30 @@ class ImageSource:
             yield batch
 
 
-def _settings(settings: Mapping | None) -> dict:
-    out = dict(DEFAULT_SETTINGS)
+def metric_settings(settings: Mapping | None) -> dict:
+    """config.yaml's `metrics:` section over the registered defaults; unknown keys are
+    logged and dropped, a value outside a setting's allowed values is an error."""
+    registered = registry.settings()
+    out = registry.default_settings()
     unknown = set(settings or {}) - set(out)
     if unknown:
         log.warning("ignoring unknown metric setting(s) %s", ", ".join(sorted(unknown)))
     out.update({k: v for k, v in (settings or {}).items() if k in out})
-    if out["pr_network"] not in ("inception", "vgg16"):
-        raise PeganError(f"pr_network {out['pr_network']!r}: choose inception or vgg16")
+    for name, setting in registered.items():
+        allowed = setting.schema.get("enum")
+        if allowed is not None and out[name] not in allowed:
+            raise PeganError(f"{name} {out[name]!r}: choose {' or '.join(map(str, allowed))}")
     return out
 
 
-def _count(samples: Mapping, key: str) -> int:
+def sample_count(samples: Mapping, metric: registry.Metric) -> int:
+    """A metric's image count from `--samples` (its own key, else its fallback key)."""
+    key = metric.samples
+    if key not in samples and metric.samples_fallback in samples:
+        key = metric.samples_fallback
     if key not in samples:
-        raise PeganError(f"--samples has no {key!r} count (got {', '.join(samples) or 'none'})")
+        raise PeganError(f"--samples has no {metric.samples!r} count "
+                         f"(got {', '.join(samples) or 'none'})")
     n = int(samples[key])
     if n < 2:
         raise PeganError(f"--samples {key}={n}: at least 2 images are needed")
@@ -257,10 +259,88 @@ def _versions() -> dict:
             return version(name)
         except PackageNotFoundError:
             return None
-    out = {name: m.version for name, m in REGISTRY.items()}
+    out = {name: m.version for name, m in registry.metrics().items()}
     out.update({"pegan": pkg("pegan"), "clean-fid": pkg("clean-fid"), "torch": torch.__version__,
                 "python": platform.python_version()})
     return out
+
+
+@dataclass
+class InceptionPass:
+    """The reals' Inception features and the extractor the fakes go through."""
+
+    real: RealFeatures
+    extractor: FeatureExtractor
+    record: dict          # network and mode, recorded with every metric that reads it
+
+
+class EvaluationContext:
+    """What a metric's accumulator may read: the evaluation's settings and the shared
+    resources (real images, the Inception pass, the VGG16 network), built once."""
+
+    def __init__(self, *, scale: int, seed: int, device: torch.device, batch_size: int,
+                 real: str | Path, real_features: str | Path | None, settings: dict,
+                 feature_counts: Mapping[str, int]) -> None:
+        self.scale, self.seed, self.device = int(scale), int(seed), device
+        self.batch_size, self.real, self.real_features = int(batch_size), real, real_features
+        self.settings, self.feature_counts = settings, dict(feature_counts)
+        self._inception: InceptionPass | None = None
+        self._vgg16: torch.nn.Module | None = None
+
+    def real_batches(self, num: int) -> Iterator[torch.Tensor]:
+        """uint8 batches of the first `num` real images (they must be at the scale)."""
+        images = ImageSet(self.real, num)
+        height, width = images.size()
+        if (height, width) != (self.scale, self.scale):
+            raise PeganError(f"real images {self.real} are {width}x{height}, the evaluation is "
+                             f"at {self.scale} px; use the dataset prepared at that size")
+        return images.batches(self.batch_size)
+
+    def inception(self) -> InceptionPass:
+        """Real Inception features (the cached file, or computed now for as many reals as
+        the metrics read) and the matching extractor for the fakes."""
+        if self._inception is None:
+            cfg = self.settings
+            if self.real_features:
+                rf = load_real_features(self.real_features)
+            else:
+                log.info("no cached real features: computing them from %s", self.real)
+                rf = compute_real_features(self.real, mode=cfg["fid_mode"],
+                                           num=self.feature_counts["inception"],
+                                           inception_path=cfg["inception_path"],
+                                           device=self.device, batch_size=self.batch_size)
+            if rf.mode != cfg["fid_mode"]:
+                raise PeganError(f"real features {self.real_features} use FID mode {rf.mode!r}, "
+                                 f"the metric settings ask for {cfg['fid_mode']!r}; recompute them")
+            if rf.meta.get("resolution") not in (None, self.scale):
+                raise PeganError(f"real features {self.real_features} are at "
+                                 f"{rf.meta['resolution']} px, the evaluation is at {self.scale} px")
+            extractor = extractor_for(rf, cfg["inception_path"], self.device, self.batch_size)
+            record = {"network": network_name(extractor),
+                      "network_file": str(extractor.source.path),
+                      "network_sha256": extractor.source.sha256, "mode": rf.mode,
+                      "real_features": None if self.real_features is None
+                      else str(self.real_features),
+                      "real_features_network_sha256": rf.meta.get("network", {}).get("sha256")}
+            self._inception = InceptionPass(rf, extractor, record)
+        return self._inception
+
+    def vgg16(self) -> torch.nn.Module:
+        if self._vgg16 is None:
+            from pegan.metrics.pr import load_vgg16
+
+            self._vgg16 = load_vgg16(self.settings["vgg16_path"], self.device)
+        return self._vgg16
+
+    def features(self, name: str, images: torch.Tensor) -> np.ndarray:
+        """The fakes' features of one shared feature pass."""
+        if name == "inception":
+            return self.inception().extractor.images(images)
+        if name == "vgg16":
+            from pegan.metrics.pr import vgg16_features
+
+            return vgg16_features(self.vgg16(), images, self.batch_size, self.device)
+        raise PeganError(f"unknown feature pass {name!r} (inception, vgg16)")
 
 
 def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: str | Path,
@@ -270,18 +350,21 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
              fakes: bool | None = None, generate_at: int | None = None) -> dict:
     """Evaluate a snapshot (or a folder/zip of fake images) at `scale` against a dataset.
 
+    Every metric of the set is a registered accumulator (:mod:`pegan.metrics.registry`): one
+    seeded pass over the fakes feeds them all, each with its first N images (N: its sample
+    count) and the fakes' features of the shared feature pass it reads.
+
     Args:
         source: a pegan snapshot (.pt), or a folder/zip of images (then `fakes` is implied).
         scale: evaluation size in pixels (the real images' size).
-        metrics: subset of {fid, kid, pr, swd}, e.g. 'fid-kid-pr'.
-        real: dataset zip/folder at `scale` (read for P&R with VGG16, SWD, and real
-            Inception features when `real_features` is empty).
+        metrics: a '-'-joined set of registered metrics, e.g. 'fid-kid-pr'.
+        real: dataset zip/folder at `scale` (read for P&R with VGG16, SWD, structure, and
+            real Inception features when `real_features` is empty).
         real_features: cached ``pegan real-features`` file (FID/KID/P&R-Inception reals).
-        samples: counts per metric: {'fid': N, 'pr': N, 'swd': N, 'structure': N} (extra
+        samples: counts per metric sample key: {'fid': N, 'pr': N, 'swd': N, ...} (extra
             keys ignored).
-        settings: config ``metrics`` section (fid_mode, inception_path, pr_network,
-            vgg16_path, pr_k).
-        seed: seed of the latents, of KID's subsets and of SWD's patches/directions.
+        settings: config ``metrics`` section (the registered metric settings).
+        seed: seed of the latents and of every metric's random draws.
         device: 'auto', 'cpu', 'cuda', ...
         batch_size: images per generator / network call.
         fakes: force reading `source` as images (None: by its type).
@@ -291,19 +374,18 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
     Returns:
         ``{"values": {...}, "protocol": {...}}`` as written to the output JSON.
     """
-    names = parse_metric_set(metrics)
-    cfg = _settings(settings)
+    chosen = [registry.get(name) for name in parse_metric_set(metrics)]
+    names = [m.name for m in chosen]
+    cfg = metric_settings(settings)
     device = resolve_device(device)
     scale = int(scale)
-    use_inception = bool({"fid", "kid"} & set(names)) or ("pr" in names
-                                                          and cfg["pr_network"] == "inception")
-    use_vgg = "pr" in names and cfg["pr_network"] == "vgg16"
-    n_fid = _count(samples, "fid") if {"fid", "kid"} & set(names) else 0
-    n_pr = _count(samples, "pr") if "pr" in names else 0
-    n_swd = _count(samples, "swd") if "swd" in names else 0
-    n_struct = _count(samples, "structure") if "structure" in names else 0
-    n_incep = max(n_fid, n_pr if not use_vgg else 0)
-    n_total = max(n_fid, n_pr, n_swd, n_struct)
+    counts = {m.name: sample_count(samples, m) for m in chosen}
+    n_total = max(counts.values())
+    feature_counts: dict[str, int] = {}
+    for m in chosen:
+        if m.feature_pass(cfg):
+            name = m.feature_pass(cfg)
+            feature_counts[name] = max(feature_counts.get(name, 0), counts[m.name])
 
     # ---- fakes: a generator snapshot or an image set
     protocol: dict[str, Any] = {"metrics": names, "resolution": scale, "seed": int(seed),
@@ -317,8 +399,10 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
 
         G, meta = load_generator(source, device)
         if meta.get("arch") == "singan":
-            if set(names) - {"structure"}:
-                raise PeganError(f"{source} is a SinGAN snapshot: only the 'structure' metric "
+            other = [m.name for m in chosen if not m.singan]
+            if other:
+                usable = ", ".join(n for n, m in registry.metrics().items() if m.singan)
+                raise PeganError(f"{source} is a SinGAN snapshot: only the {usable!r} metric "
                                  "applies (it samples at the training image's size)")
             if generate_at is not None:
                 raise PeganError("--generate-at does not apply to SinGAN snapshots")
@@ -332,190 +416,50 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
                          "experiment": meta.get("experiment"), "arch": meta.get("arch"),
                          "generate_at": generate_at})
 
-    # ---- reals: Inception features (cached file or computed now), VGG16 net
-    rf = extractor = vgg = None
-    if use_inception:
-        if real_features:
-            rf = load_real_features(real_features)
-        else:
-            log.info("no cached real features: computing them from %s", real)
-            rf = compute_real_features(real, mode=cfg["fid_mode"], num=n_incep,
-                                       inception_path=cfg["inception_path"], device=device,
-                                       batch_size=batch_size)
-        if rf.mode != cfg["fid_mode"]:
-            raise PeganError(f"real features {real_features} use FID mode {rf.mode!r}, the "
-                             f"metric settings ask for {cfg['fid_mode']!r}; recompute them")
-        if rf.meta.get("resolution") not in (None, scale):
-            raise PeganError(f"real features {real_features} are at {rf.meta['resolution']} px, "
-                             f"the evaluation is at {scale} px")
-        extractor = extractor_for(rf, cfg["inception_path"], device, batch_size)
-    if use_vgg:
-        from pegan.metrics.pr import load_vgg16
-
-        vgg = load_vgg16(cfg["vgg16_path"], device)
-    swd_fake = swd_real = None
-    if n_swd:
-        from pegan.metrics.swd import SWDDescriptors
-
-        swd_fake = SWDDescriptors(scale, seed, "fake", device)
-        swd_real = SWDDescriptors(scale, seed, "real", device)
-
-    structure = _StructureAccumulator(real, n_struct, seed, batch_size) if n_struct else None
+    # ---- the shared resources first (a missing file fails before the pass), then the metrics
+    ctx = EvaluationContext(scale=scale, seed=seed, device=device, batch_size=batch_size,
+                            real=real, real_features=real_features, settings=cfg,
+                            feature_counts=feature_counts)
+    if "inception" in feature_counts:
+        ctx.inception()
+    if "vgg16" in feature_counts:
+        ctx.vgg16()
+    accumulators = {m.name: m.build(ctx, counts[m.name]) for m in chosen}
 
     # ---- one pass over the fakes
-    incep_fake, vgg_fake, done = [], [], 0
+    done = 0
     with tqdm(total=n_total, desc="fakes", unit="img", disable=None) as bar:
         for batch in sampler.batches(n_total):
-            lo, hi = done, done + len(batch)
-            if extractor is not None and lo < n_incep:
-                incep_fake.append(extractor.images(batch[:n_incep - lo]))
-            if vgg is not None and lo < n_pr:
-                from pegan.metrics.pr import vgg16_features
-
-                vgg_fake.append(vgg16_features(vgg, batch[:n_pr - lo], batch_size, device))
-            if swd_fake is not None and lo < n_swd:
-                swd_fake.add(batch[:n_swd - lo])
-            if structure is not None and lo < n_struct:
-                structure.add(batch[:n_struct - lo])
-            done = hi
+            features = {name: ctx.features(name, batch[:n - done])
+                        for name, n in feature_counts.items() if done < n}
+            for m in chosen:
+                take = counts[m.name] - done
+                if take > 0:
+                    pass_name = m.feature_pass(cfg)
+                    accumulators[m.name].add(batch[:take], {pass_name: features[pass_name][:take]}
+                                             if pass_name else {})
+            done += len(batch)
             bar.update(len(batch))
     protocol["resized_from"] = sampler.resized_from   # size G produced / files had, if != scale
 
     values: dict[str, Any] = {}
     per_metric: dict[str, dict] = {}
-    incep_fake = np.concatenate(incep_fake) if incep_fake else None
-    if extractor is not None:
-        net = {"network": network_name(extractor), "network_file": str(extractor.source.path),
-               "network_sha256": extractor.source.sha256, "mode": rf.mode,
-               "real_features": None if real_features is None else str(real_features),
-               "real_features_network_sha256": rf.meta.get("network", {}).get("sha256")}
-    if "fid" in names:
-        values["fid"] = frechet_distance_to_stats(incep_fake[:n_fid], *rf.stats(n_fid))
-        per_metric["fid"] = {**net, "num_fake": n_fid, "num_real": n_fid,
-                             "version": REGISTRY["fid"].version}
-    if "kid" in names:
-        values["kid"] = kid_from_features(rf.first(n_fid), incep_fake[:n_fid], seed=seed,
-                                          num_subsets=KID_SUBSETS, max_subset_size=KID_SUBSET_SIZE)
-        per_metric["kid"] = {**net, "num_fake": n_fid, "num_real": n_fid, "seed": int(seed),
-                             "num_subsets": KID_SUBSETS, "max_subset_size": KID_SUBSET_SIZE,
-                             "version": REGISTRY["kid"].version}
-    if "pr" in names:
-        from pegan.metrics.pr import precision_recall, vgg16_features
+    for m in chosen:
+        got, record = accumulators[m.name].finish()
+        values.update(got)
+        for output in m.outputs:
+            per_metric[output.key] = {**record, "version": m.version}
 
-        if use_vgg:
-            real_feats = np.concatenate([vgg16_features(vgg, b, batch_size, device) for b in
-                                         _real_batches(real, n_pr, scale, batch_size)])
-            fake_feats = np.concatenate(vgg_fake)
-            pr_net = {"network": "vgg16", "network_file": str(cfg["vgg16_path"]),
-                      "network_sha256": _sha(cfg["vgg16_path"]), "features": "fc2"}
-        else:
-            real_feats, fake_feats = rf.first(n_pr), incep_fake[:n_pr]
-            pr_net = {k: net[k] for k in ("network", "network_file", "network_sha256", "mode")}
-            pr_net["features"] = "pool3"
-        pr = precision_recall(real_feats, fake_feats, k=int(cfg["pr_k"]), device=device)
-        values.update(pr)
-        for key in ("precision", "recall"):
-            per_metric[key] = {**pr_net, "k": int(cfg["pr_k"]), "num_fake": n_pr,
-                               "num_real": n_pr, "version": REGISTRY["pr"].version}
-    if n_swd:
-        from pegan.metrics import swd as swd_mod
-
-        for batch in _real_batches(real, n_swd, scale, batch_size):
-            swd_real.add(batch)
-        values["swd"] = swd_mod.swd_from_descriptors(swd_real.finalize(), swd_fake.finalize(),
-                                                     swd_real.sizes, seed, device)
-        per_metric["swd"] = {"network": None, "num_fake": n_swd, "num_real": n_swd,
-                             "levels": swd_real.sizes, "patch_size": swd_mod.PATCH_SIZE,
-                             "patches_per_image": swd_mod.PATCHES_PER_IMAGE,
-                             "directions": swd_mod.REPEATS * swd_mod.DIRECTIONS,
-                             "seed": int(seed), "version": REGISTRY["swd"].version}
-
-    if structure is not None:
-        values.update(structure.values())
-        for key in ("structure", "diversity", "patch_swd"):
-            per_metric[key] = {**structure.protocol(), "version": REGISTRY["structure"].version}
-
-    # Flat protocol fields = those of the set's first metric (fid, else pr, else swd, else
-    # structure); `per_metric` holds every metric's own.
-    primary = per_metric[next(k for k in ("fid", "kid", "precision", "swd", "structure")
-                              if k in per_metric)]
+    # Flat protocol fields = those of the set's first metric; `per_metric` holds every
+    # metric's own.
+    primary = per_metric[chosen[0].outputs[0].key]
     protocol.update({k: primary.get(k) for k in ("network", "num_fake", "num_real")})
-    protocol.update({"mode": rf.mode if rf is not None else None, "real": str(real),
+    mode = ctx.inception().real.mode if "inception" in feature_counts else None
+    protocol.update({"mode": mode, "real": str(real),
                      "real_features": None if real_features is None else str(real_features),
-                     "settings": cfg, "per_metric": per_metric, "units": UNITS,
+                     "settings": cfg, "per_metric": per_metric, "units": registry.units(),
                      "versions": _versions()})
     return {"values": values, "protocol": protocol}
-
-
-class _StructureAccumulator:
-    """Layout agreement, diversity and patch statistics of the fakes (pegan.metrics.structure).
-
-    The reference is the real set (its first `num` images, or all when it holds fewer: one
-    image for SinGAN), read before the fakes and resized to the fakes' size if it differs.
-    """
-
-    def __init__(self, real: str | Path, num: int, seed: int, batch_size: int) -> None:
-        from pegan.metrics import structure as st
-
-        self.st, self.seed, self.num = st, int(seed), int(num)
-        images = ImageSet(real)
-        self.num_real = min(len(images), self.num)
-        self.real_set = ImageSet(real, self.num_real)
-        self.reference = st.LayoutReference()
-        self.real_patches = st.PatchSet(seed, 1, st.real_patches_per_image(self.num_real, num))
-        self.fake_patches = st.PatchSet(seed, 2)
-        self.moments = st.PixelMoments()
-        self.scores: list[torch.Tensor] = []
-        self.real_batches = list(self.real_set.batches(batch_size))
-        self.real_size = tuple(self.real_batches[0].shape[-2:])
-        self.resized_real = False
-
-    def _take_reals(self, size: tuple[int, int]) -> None:
-        for batch in self.real_batches:
-            if tuple(batch.shape[-2:]) != size:
-                self.resized_real = True
-                batch = F.interpolate(batch.float(), size=size, mode="bicubic",
-                                      align_corners=False, antialias=True)
-                batch = batch.round().clamp(0, 255).to(torch.uint8)
-            self.reference.add(batch)
-            self.real_patches.add(batch)
-        self.real_batches = []
-        self.ref_layout = self.reference.layout()
-
-    def add(self, batch: torch.Tensor) -> None:
-        if self.real_batches:
-            self._take_reals(tuple(batch.shape[-2:]))
-        self.scores.append(self.st.layout_scores(batch, self.ref_layout))
-        self.moments.add(batch)
-        self.fake_patches.add(batch)
-
-    def values(self) -> dict[str, float]:
-        return {"structure": float(torch.cat(self.scores).mean()),
-                "diversity": self.moments.diversity(),
-                "patch_swd": self.st.patch_swd(self.real_patches, self.fake_patches, self.seed)}
-
-    def protocol(self) -> dict:
-        st = self.st
-        return {"network": None, "num_fake": self.num, "num_real": self.num_real,
-                "grid": st.GRID, "patch_size": st.PATCH, "directions": st.DIRECTIONS,
-                "real_size": list(self.real_size), "real_resized": self.resized_real,
-                "seed": self.seed}
-
-
-def _sha(path) -> str:
-    from pegan.metrics.inception import file_sha256
-
-    return file_sha256(path)
-
-
-def _real_batches(real: str | Path, num: int, scale: int, batch_size: int
-                  ) -> Iterator[torch.Tensor]:
-    images = ImageSet(real, num)
-    height, width = images.size()
-    if (height, width) != (scale, scale):
-        raise PeganError(f"real images {real} are {width}x{height}, the evaluation is at "
-                         f"{scale} px; use the dataset prepared at that size")
-    return images.batches(batch_size)
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -536,7 +480,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fakes", action="store_true", help="read SOURCE as images (else by type)")
     p.add_argument("--scale", type=int, required=True, help="evaluation size in pixels")
     p.add_argument("--metrics", default="fid-kid",
-                   help="'-'-joined subset of fid, kid, pr, swd, structure")
+                   help="'-'-joined subset of the registered metrics ("
+                        + ", ".join(registry.metrics()) + ")")
     p.add_argument("--real", required=True, help="dataset zip/folder at SCALE")
     p.add_argument("--real-features", default="",
                    help="cached `pegan real-features` .npz; '' = compute from --real")

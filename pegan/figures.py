@@ -35,7 +35,8 @@ DPI = 100
 SAMPLE_SEED = 2021
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend with pegan's figure style (shared by every figure)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,7 +48,7 @@ def _pyplot():
 
 def save(fig, out: str | Path) -> None:
     """Write a PNG atomically and byte-deterministically (no software/time metadata)."""
-    plt = _pyplot()
+    plt = pyplot()
     with io.atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     plt.close(fig)
@@ -82,7 +83,7 @@ def _axis_coordinates(vectors: np.ndarray) -> np.ndarray:
 def figure_encodings(out: str | Path, *, spe_dim: int = 256) -> None:
     from pegan.encodings import cartesian_grid, resize_bilinear, sinusoidal_grid
 
-    plt = _pyplot()
+    plt = pyplot()
     small, large = 5, 7
     spaces = {
         "Cartesian grid (interp = expand)": (cartesian_grid(small, small), cartesian_grid(large, large)),
@@ -129,7 +130,7 @@ def figure_encodings(out: str | Path, *, spe_dim: int = 256) -> None:
 def figure_padding_statistics(out: str | Path) -> None:
     from pegan import padding_stats
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(7, 6.5))
     for col, padding in enumerate((True, False)):
         name = "with zero padding" if padding else "without padding"
@@ -171,7 +172,7 @@ def _run_name(path: str | Path) -> str:
 
 
 def figure_mspie_scales(out: str | Path, models: Sequence[str | Path]) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     if not models:
         raise PeganError("mspie-scales needs at least one MS-PIE model")
     rows = []
@@ -197,7 +198,7 @@ def figure_mspie_scales(out: str | Path, models: Sequence[str | Path]) -> None:
 
 
 def figure_samples(out: str | Path, models: Sequence[str | Path], *, per_row: int = 8) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     if not models:
         raise PeganError("a sample grid needs at least one model")
     fig, axes = plt.subplots(len(models), 1, squeeze=False, figsize=(per_row * 0.9, 1.1 * len(models)))
@@ -213,7 +214,7 @@ def figure_samples(out: str | Path, models: Sequence[str | Path], *, per_row: in
 def figure_singan_samples(out: str | Path, models: Sequence[str | Path]) -> None:
     from pegan.models import singan
 
-    plt = _pyplot()
+    plt = pyplot()
     if not models:
         raise PeganError("singan-samples needs at least one SinGAN model")
     fig, axes = plt.subplots(len(models), 5, squeeze=False, figsize=(11, 2.2 * len(models)))
@@ -234,7 +235,7 @@ def figure_singan_samples(out: str | Path, models: Sequence[str | Path]) -> None
 
 
 def figure_curves(out: str | Path, logs: Sequence[str | Path], title: str = "") -> None:
-    plt = _pyplot()
+    plt = pyplot()
     series: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for path in logs:
         name = _run_name(path)
@@ -269,7 +270,7 @@ def figure_bars(out: str | Path, reproduced_csv: str | Path, reported_csv: str |
     CSV) shows the reproduced bars alone."""
     import pandas as pd
 
-    plt = _pyplot()
+    plt = pyplot()
     ours = pd.read_csv(reproduced_csv, dtype={"row": str}).set_index("row")
     theirs = None if reported_csv is None else \
         pd.read_csv(reported_csv, dtype={"row": str}).set_index("row")

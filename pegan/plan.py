@@ -14,27 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from pegan.config import ExperimentSpec, resolve
-
-# Metrics that share one Inception feature pass, and the name of their set.
-FEATURE_METRICS = {"fid": "fid", "kid": "kid", "precision": "pr", "recall": "pr"}
-# Metrics of one pixel-space pass of pegan.metrics.structure.
-STRUCTURE_METRICS = ("structure", "diversity", "patch_swd")
-
-
-def metric_family(metric: str) -> str:
-    """Which evaluation pass fills a table metric: features (Inception/VGG), swd, structure."""
-    if metric == "swd":
-        return "swd"
-    return "structure" if metric in STRUCTURE_METRICS else "features"
-
+from pegan.config import SNAPSHOT_PATTERN, ExperimentSpec, resolve
+from pegan.metrics import registry
 
 @dataclass(frozen=True, order=True)
 class Evaluation:
     experiment: str
     snapshot: str          # '10M', '20M', ..., or 'final'
     scale: int             # evaluation size, preset pixels
-    metricset: str         # 'fid-kid-pr', 'fid-kid', 'swd', 'structure', ...
+    metricset: str         # registered metrics joined by '-': 'fid-kid-pr', 'swd', ...
     generate_at: int = 0   # >0: rendered at this size and resized to `scale` (0: at `scale`)
 
     @property
@@ -44,7 +32,7 @@ class Evaluation:
 
 _METRICS_NAME = re.compile(
     r"(?P<experiment>[a-z0-9][a-z0-9-]*)/seed(?P<seed>\d+)/"
-    r"(?P<snapshot>final|\d+(?:\.\d+)?M)-(?P<scale>\d+)px-(?:from(?P<generate_at>\d+)px-)?"
+    rf"(?P<snapshot>{SNAPSHOT_PATTERN})-(?P<scale>\d+)px-(?:from(?P<generate_at>\d+)px-)?"
     r"(?P<metricset>[a-z]+(?:-[a-z]+)*)\.json$")
 
 
@@ -74,7 +62,7 @@ class Cell:
     row: str
     column: str
     evaluation: Evaluation
-    metric: str            # fid | kid | precision | recall | swd | structure | diversity | patch_swd
+    metric: str            # an output key of a registered metric (fid, precision, swd, ...)
     level: str | None      # SWD level in preset pixels, or 'avg'
 
 
@@ -96,7 +84,8 @@ def uses_snapshot_selection(config: Mapping, preset: str | None = None) -> bool:
     return bool(config["presets"][preset].get("snapshot_selection", True))
 
 
-def swd_level(spec: ExperimentSpec, column: Mapping) -> str:
+def pyramid_level(spec: ExperimentSpec, column: Mapping) -> str:
+    """A per-level metric's column level (SWD) in preset pixels, or 'avg'."""
     level = column.get("level", "avg")
     return "avg" if level == "avg" else str(spec.to_preset_px(level))
 
@@ -116,18 +105,14 @@ def cells(config: Mapping, preset: str | None = None) -> list[Cell]:
                     continue
                 snapshot = col["snapshot"] if selection else "final"
                 key = (spec.name, snapshot, column_scale(spec, col))
-                family = metric_family(col["metric"])
-                needed[key + (generate_at, family)].add(col["metric"])
-                raw.append((tname, str(row["id"]), col, spec, key, generate_at, family))
+                # metrics of one registry group share one evaluation job
+                metric = registry.owner(col["metric"])
+                needed[key + (generate_at, metric.group)].add(metric.name)
+                raw.append((tname, str(row["id"]), col, spec, key, generate_at, metric.group))
     out = []
-    for tname, row_id, col, spec, key, generate_at, family in raw:
-        if family in ("swd", "structure"):
-            metricset = family
-        else:
-            # FID and KID always travel together: the feature pass is shared.
-            names = {FEATURE_METRICS[m] for m in needed[key + (generate_at, family)]} | {"fid", "kid"}
-            metricset = "-".join(n for n in ("fid", "kid", "pr") if n in names)
-        level = swd_level(spec, col) if col["metric"] == "swd" else None
+    for tname, row_id, col, spec, key, generate_at, group in raw:
+        metricset = registry.metric_set(needed[key + (generate_at, group)])
+        level = pyramid_level(spec, col) if registry.outputs()[col["metric"]].levels else None
         out.append(Cell(tname, row_id, col["key"], Evaluation(*key, metricset, generate_at),
                         col["metric"], level))
     return out
@@ -173,21 +158,6 @@ def runs(config: Mapping, preset: str | None = None) -> list[tuple[str, int]]:
     preset = preset or config["preset"]
     seeds = config["presets"][preset]["seeds"]
     return [(name, seed) for name in config["experiments"] for seed in seeds]
-
-
-def data_needs(config: Mapping, preset: str | None = None) -> list[tuple[str, int]]:
-    """(dataset, size) pairs to prepare: each run's largest training scale and every
-    evaluation scale (real images for the metrics)."""
-    all_specs = specs(config, preset)
-    needs = set()
-    for spec in all_specs.values():
-        if spec.arch == "singan":
-            needs.add((spec.dataset, spec.singan["max_size"]))   # the one training image
-        else:
-            needs.add((spec.dataset, max(spec.scales)))
-    for ev in evaluations(config, preset):
-        needs.add((all_specs[ev.experiment].dataset, ev.scale))
-    return sorted(needs)
 
 
 def singan_experiments(config: Mapping) -> list[str]:

@@ -6,6 +6,9 @@ the resumable training checkpoint is a different, larger file (see pegan.train).
     {"format": "pegan-snapshot-v1", "arch": "stylegan2", "experiment": "t5f",
      "G_kwargs": {...constructor arguments...}, "G_ema": state_dict,
      "kimg": 160.0, "spec": ExperimentSpec.to_dict(), "extra": {...}}
+
+Only tensors, dicts, lists, tuples, numbers, strings and None go in, so a snapshot loads with
+``torch.load(weights_only=True)``: reading one runs no pickled code.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ def save_snapshot(path: str | Path, *, arch: str, experiment: str, G_kwargs: dic
 
 
 def load_snapshot(path: str | Path) -> dict[str, Any]:
+    """Read a snapshot (weights only: a file holding any other pickled object is refused)."""
     path = Path(path)
     if not path.is_file():
         raise PeganError(f"snapshot {path} not found")
     try:
-        snap = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # corrupt or truncated file
+        snap = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or truncated file, or a pickled object beyond weights
         raise PeganError(f"snapshot {path} cannot be read ({type(exc).__name__}); "
                          "delete it and rerun the job that wrote it") from None
     if not isinstance(snap, dict) or snap.get("format") != FORMAT:

@@ -22,12 +22,15 @@ import pandas as pd
 
 from pegan import io, plan
 from pegan.errors import PeganError
+from pegan.metrics import registry
 
 log = logging.getLogger(__name__)
 
-PERCENT_METRICS = ("precision", "recall")
-LOWER_IS_BETTER = {"fid": True, "kid": True, "swd": True, "precision": False, "recall": False,
-                   "structure": False, "diversity": False, "patch_swd": True}
+
+
+def lower_is_better(metric: str) -> bool:
+    """Direction of a table metric (an output key of a registered metric)."""
+    return registry.outputs()[metric].lower_is_better
 
 
 def provenance_path(csv_path: str | Path) -> Path:
@@ -49,18 +52,19 @@ def _read_metrics(files: Sequence[str | Path]) -> dict[tuple[plan.Evaluation, in
 def cell_value(result: Mapping, metric: str, level: str | None, shown_levels: Sequence[str]) -> float:
     """One number of a metrics JSON in the paper's unit; NaN if absent."""
     values = result.get("values", {})
-    if metric == "swd":
-        swd = values.get("swd", {})
+    output = registry.outputs()[metric]
+    if output.levels:
+        per_level = values.get(metric, {})
         if level == "avg":
             # The paper's "Avg." is the mean of the levels it prints.
-            got = [swd[lv] for lv in shown_levels if lv in swd]
+            got = [per_level[lv] for lv in shown_levels if lv in per_level]
             return float(np.mean(got)) if got else math.nan
-        return float(swd.get(level, math.nan))
+        return float(per_level.get(level, math.nan))
     value = values.get(metric)
     if value is None:
         return math.nan
     value = float(value)
-    return 100.0 * value if metric in PERCENT_METRICS else value
+    return 100.0 * value if output.percent else value
 
 
 def build_table(config: Mapping, table: str, files: Sequence[str | Path],
@@ -75,10 +79,10 @@ def build_table(config: Mapping, table: str, files: Sequence[str | Path],
     for (ev, seed), result in results.items():
         by_eval[ev][seed] = result
     cells = [c for c in plan.cells(config, preset) if c.table == table]
-    swd_levels = defaultdict(list)       # row -> levels printed for that row
+    shown_levels = defaultdict(list)     # (row, metric) -> levels printed for that row
     for c in cells:
-        if c.metric == "swd" and c.level != "avg":
-            swd_levels[c.row].append(c.level)
+        if c.level is not None and c.level != "avg":
+            shown_levels[(c.row, c.metric)].append(c.level)
 
     records, prov_cells = [], {}
     for row in spec["rows"]:
@@ -91,7 +95,8 @@ def build_table(config: Mapping, table: str, files: Sequence[str | Path],
             protocol = None
             if cell is not None:
                 for seed, result in sorted(by_eval.get(cell.evaluation, {}).items()):
-                    value = cell_value(result, cell.metric, cell.level, swd_levels[row_id])
+                    value = cell_value(result, cell.metric, cell.level,
+                                       shown_levels[(row_id, cell.metric)])
                     if not math.isnan(value):
                         per_seed[seed] = value
                         protocol = protocol or result.get("protocol", {})

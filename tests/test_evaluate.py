@@ -16,6 +16,7 @@ from PIL import Image
 from pegan import cli, models
 from pegan.errors import PeganError
 from pegan.evaluate import evaluate, generator_fid
+from pegan.metrics import fid as fid_metric
 from pegan.metrics import inception
 from pegan.snapshot import save_snapshot
 
@@ -133,7 +134,7 @@ def test_evaluate_json_has_values_and_protocol(snapshot, data, real_features, tm
     import pegan.evaluate as ev
 
     spy = _Spy()
-    monkeypatch.setattr(ev, "frechet_distance_to_stats", spy)
+    monkeypatch.setattr(fid_metric, "frechet_distance_to_stats", spy)   # the registered FID
     out = tmp_path / "metrics.json"
     rc = cli.main(["evaluate", str(snapshot), "--scale", "32", "--metrics", "fid-kid-pr-swd",
                    "--real", str(data["zip32"]), "--real-features", str(real_features),

@@ -166,7 +166,11 @@ def test_generated_uint8_path_equals_file_path(folders, feats, weights_dir):
     ex = FeatureExtractor("clean", str(weights_dir), CPU, 32)
     images = ImageSet(folders["a"])
     batch = torch.from_numpy(np.stack([images.read(i) for i in range(len(images))]))
-    np.testing.assert_array_equal(ex.images(batch.permute(0, 3, 1, 2)), feats["a"])
+    # Same resizer and network on the same pixels; the features agree to float32 rounding
+    # (bit-identical with earlier torch builds, up to 2e-6 apart with torch 2.14.1's CPU
+    # convolutions).
+    np.testing.assert_allclose(ex.images(batch.permute(0, 3, 1, 2)), feats["a"], rtol=0,
+                               atol=1e-5)
 
 
 def test_wheel_network_equals_nvidia_layout(folders, feats):

@@ -25,50 +25,23 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-import torch
 from torch import Tensor
 
+from pegan.convert import singan
+from pegan.convert.common import (PREFIXES, expected_state, load_checkpoint, map_state,
+                                  split_prefixes)
 from pegan.convert.names import (TABLE5_EXPERIMENTS, hint_rows,  # noqa: F401
                                  released_checkpoints)
 from pegan.errors import PeganError
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("generator", "generator_ema", "discriminator")
 _DROP = {"head_pos_enc._float_tensor"}  # SPE device/dtype carrier, no pegan counterpart
-_SHOW = 5  # keys listed per category in an error message
 
 
-# ------------------------------------------------------------------------ loading
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a released checkpoint; returns ``{"meta": dict, "state_dict": dict}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise PeganError(f"checkpoint {path} not found (download it first, see README "
-                         "'Evaluating the released checkpoints')")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated download, not a torch file, missing pickled class
-        raise PeganError(f"{path} cannot be read as a torch checkpoint "
-                         f"({type(exc).__name__}: {exc}); re-download it") from None
-    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
-        raise PeganError(f"{path} is not an MMGeneration checkpoint (no top-level 'state_dict')")
-    return {"meta": dict(ckpt.get("meta") or {}), "state_dict": dict(ckpt["state_dict"])}
-
-
-def split_prefixes(state_dict: Mapping[str, Tensor]) -> dict[str, dict[str, Tensor]]:
-    """``{"generator": {...}, "generator_ema": {...}, "discriminator": {...}}`` (prefix stripped);
-    keys under other prefixes (e.g. the path-length regulariser's buffer) are left out."""
-    parts: dict[str, dict[str, Tensor]] = {p: {} for p in PREFIXES}
-    for key, value in state_dict.items():
-        head, _, rest = key.partition(".")
-        if head in parts and rest:
-            parts[head][rest] = value
-    return parts
+# ------------------------------------------------------------------------ renaming
 
 
 def _model_part(parts: Mapping[str, dict], prefix: str) -> dict[str, Tensor]:
@@ -76,9 +49,6 @@ def _model_part(parts: Mapping[str, dict], prefix: str) -> dict[str, Tensor]:
         present = [p for p in PREFIXES if parts.get(p)]
         raise PeganError(f"the checkpoint has no '{prefix}.*' keys (has: {', '.join(present) or 'none'})")
     return parts[prefix]
-
-
-# ------------------------------------------------------------------------ renaming
 
 
 def official_to_pegan_key(key: str, part: str) -> str | None:
@@ -94,51 +64,6 @@ def official_to_pegan_key(key: str, part: str) -> str | None:
     if key.endswith(".weight_orig"):
         return key[: -len("_orig")]
     return key
-
-
-def _expected_state(model_fn) -> dict[str, torch.Size]:
-    """Names and shapes of a model's state, built on the meta device (no memory, no init)."""
-    with torch.device("meta"):
-        model = model_fn()
-    return {k: v.shape for k, v in model.state_dict().items()}
-
-
-def _mismatch_message(what: str, missing: list[str], unexpected: list[str],
-                      shapes: list[str]) -> str:
-    parts = []
-    for label, items in (("missing", missing), ("unexpected", unexpected),
-                         ("shape mismatches", shapes)):
-        if items:
-            shown = "; ".join(items[:_SHOW]) + (f"; ... ({len(items) - _SHOW} more)"
-                                                 if len(items) > _SHOW else "")
-            parts.append(f"{len(items)} {label}: {shown}")
-    return (f"{what} does not match the experiment's architecture: " + " | ".join(parts)
-            + " (wrong --experiment? omit it to detect the configuration)")
-
-
-def map_state(official: Mapping[str, Tensor], expected: Mapping[str, torch.Size], part: str,
-              what: str, *, rename=None) -> dict[str, Tensor]:
-    """Rename ``official`` to pegan's keys (``rename(key, part)``, default
-    :func:`official_to_pegan_key`) and check it against ``expected`` (names, shapes);
-    raises :class:`PeganError` listing missing / unexpected keys and shape mismatches."""
-    rename = rename or official_to_pegan_key
-    out: dict[str, Tensor] = {}
-    unexpected, shapes = [], []
-    for key, value in official.items():
-        name = rename(key, part)
-        if name is None:
-            continue
-        if name not in expected:
-            unexpected.append(key)
-        elif tuple(value.shape) != tuple(expected[name]):
-            shapes.append(f"{key} {list(value.shape)} != {list(expected[name])}")
-        else:
-            out[name] = value.detach().clone().float()
-    present = {rename(k, part) for k in official}
-    missing = [k for k in expected if k not in present]
-    if missing or unexpected or shapes:
-        raise PeganError(_mismatch_message(what, missing, unexpected, shapes))
-    return out
 
 
 def swap_bgr_generator(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -178,12 +103,12 @@ def convert_stylegan2(state_dict: Mapping[str, Tensor], spec, *, prefix: str = "
                          "import-mmgen converts StyleGAN2 / MS-PIE checkpoints")
     parts = split_prefixes(state_dict)
     g_kw, d_kw = generator_kwargs(spec), discriminator_kwargs(spec)
-    G = map_state(_model_part(parts, prefix), _expected_state(lambda: Generator(**g_kw)), "G",
-                  f"'{prefix}' of the checkpoint")
+    G = map_state(_model_part(parts, prefix), expected_state(lambda: Generator(**g_kw)), "G",
+                  f"'{prefix}' of the checkpoint", rename=official_to_pegan_key)
     D = None
     if parts["discriminator"]:
-        D = map_state(parts["discriminator"], _expected_state(lambda: Discriminator(**d_kw)),
-                      "D", "'discriminator' of the checkpoint")
+        D = map_state(parts["discriminator"], expected_state(lambda: Discriminator(**d_kw)),
+                      "D", "'discriminator' of the checkpoint", rename=official_to_pegan_key)
     if bgr_to_rgb:
         G = swap_bgr_generator(G)
         D = swap_bgr_discriminator(D) if D is not None else None
@@ -260,7 +185,6 @@ def import_mmgen(ckpt_path: str | Path, out: str | Path, experiment: str | None 
         pkl: SinGAN only: the released ``.pkl`` (fixed noises); default: beside the ``.pth``.
     """
     from pegan import config as pconfig
-    from pegan.convert import singan  # imports this module
     from pegan.io import torch_save
     from pegan.models.stylegan2 import Generator, generator_kwargs
     from pegan.snapshot import save_snapshot

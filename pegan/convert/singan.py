@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pegan.convert import mmgen
+from pegan.convert.common import expected_state, load_checkpoint, map_state, split_prefixes
 from pegan.errors import PeganError
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def default_pkl(ckpt_path: str | Path) -> Path:
 
 
 def _parts(state_dict: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    parts = mmgen.split_prefixes(state_dict)
+    parts = split_prefixes(state_dict)
     if not parts["generator"]:
         raise PeganError("the checkpoint has no 'generator.*' keys; is it an MMGeneration SinGAN?")
     return parts["generator"], parts["discriminator"]
@@ -266,7 +266,7 @@ def swap_bgr(g_state: Mapping[str, Tensor], d_state: Mapping[str, Tensor] | None
 
 
 def _expected(model_fn, drop_buffers: bool) -> dict[str, torch.Size]:
-    shapes = mmgen._expected_state(model_fn)
+    shapes = expected_state(model_fn)
     if drop_buffers:
         shapes = {k: v for k, v in shapes.items()
                   if not k.startswith("fixed_noise_") and k != "noise_amps"}
@@ -278,8 +278,8 @@ def _map(official: Mapping[str, Tensor], expected: Mapping[str, torch.Size], par
     """Check ``official`` against pegan's ``expected`` state in OFFICIAL names (so errors name
     the checkpoint's keys), then rename to pegan's keys."""
     wanted = {pegan_to_official_key(k, part): shape for k, shape in expected.items()}
-    checked = mmgen.map_state(official, wanted, part, what,
-                              rename=lambda k, _: None if k == SPE_BUFFER else k)
+    checked = map_state(official, wanted, part, what,
+                        rename=lambda k, _: None if k == SPE_BUFFER else k)
     return {official_to_pegan_key(k, part): v for k, v in checked.items()}
 
 
@@ -339,15 +339,6 @@ def export_singan(G: torch.nn.Module, D: torch.nn.Module | Mapping[str, Tensor] 
     return {"meta": dict(meta or {}), "state_dict": out}, pkl
 
 
-def write_pkl(pkl: Mapping[str, Any], path: str | Path) -> None:
-    """Write a ``.pkl`` payload (as mmgen's ``PickleDataHook``: a plain pickle), atomically."""
-    from pegan.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            pickle.dump(dict(pkl), f)
-
-
 # ------------------------------------------------------------------------ import
 
 
@@ -379,7 +370,7 @@ def import_singan(ckpt_path: str | Path, out: str | Path, experiment: str | None
     from pegan.models.singan import Generator
     from pegan.snapshot import save_snapshot
 
-    ckpt = ckpt if ckpt is not None else mmgen.load_checkpoint(ckpt_path)
+    ckpt = ckpt if ckpt is not None else load_checkpoint(ckpt_path)
     pkl_path = Path(pkl_path) if pkl_path is not None else default_pkl(ckpt_path)
     pkl = load_pkl(pkl_path)
     meta = ckpt["meta"]

@@ -8,6 +8,7 @@ path is one image file, keep their aspect: the longer side becomes RES.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import logging
@@ -83,6 +84,29 @@ def prepare(name: str, spec: dict, *, resolution: int, num: int, out: str | Path
                 zf.writestr(f"{i:08d}.png", buf.getvalue())
     log.info("wrote %d images of %s at %d px to %s", count, name, resolution, out)
     return count
+
+
+def fingerprint(path: str | Path) -> str:
+    """A cheap content fingerprint of a dataset (16 hex digits). For a zip: sha256 over its
+    members' names, sizes and CRC-32s as the zip directory lists them (no decompression); for
+    a folder: over the files' relative names and sizes (names and sizes only, not contents)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    if path.is_dir():
+        h.update(b"folder\n")
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f"{file.relative_to(path).as_posix()}\t{file.stat().st_size}\n".encode())
+        return h.hexdigest()[:16]
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = sorted((i.filename, i.file_size, i.CRC) for i in zf.infolist()
+                             if not i.is_dir())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise PeganError(f"{path}: not a readable dataset zip ({exc})") from None
+    h.update(b"zip\n")
+    for name, size, crc in members:
+        h.update(f"{name}\t{size}\t{crc:08x}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

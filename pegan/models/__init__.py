@@ -9,6 +9,7 @@ pixels (None: the base resolution).
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any
 
 import torch
@@ -25,6 +26,14 @@ FAMILIES: dict[str, str] = {
 }
 
 
+def num_octaves(resolution: int) -> int:
+    """x2 up-sampling blocks from a 4x4 head to `resolution` (a power of two >= 8)."""
+    octaves = int(round(math.log2(resolution / 4)))
+    if resolution < 8 or 4 * 2 ** octaves != resolution:
+        raise PeganError(f"resolution {resolution} is not 4 x 2^k (k >= 1)")
+    return octaves
+
+
 def family(arch: str):
     if arch not in FAMILIES:
         raise PeganError(f"architecture {arch!r} is not implemented (known: {', '.join(FAMILIES)})")
@@ -33,10 +42,6 @@ def family(arch: str):
 
 def build_generator(arch: str, kwargs: dict[str, Any]) -> torch.nn.Module:
     return family(arch).Generator(**kwargs)
-
-
-def build_discriminator(arch: str, kwargs: dict[str, Any]) -> torch.nn.Module:
-    return family(arch).Discriminator(**kwargs)
 
 
 def build_models(spec) -> tuple[torch.nn.Module, torch.nn.Module, dict, dict]:

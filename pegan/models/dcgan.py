@@ -25,35 +25,15 @@ the ablation only touches the generator.
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from pegan import encodings
 from pegan.errors import PeganError
+from pegan.models import num_octaves
+from pegan.nn.padding import conv_padding, nopad_resize
 
 UPSAMPLES = ("deconv", "bilinear-conv")
-HEADS = ("const", "csg", "spe")
-
-
-def head_grid(head: str, size: int, spe_dim: int, spe_centered: bool) -> torch.Tensor | None:
-    """[C, size, size] positional grid of a grid head (None for the plain latent head)."""
-    from pegan import encodings
-
-    if head == "const":
-        return None
-    if head == "csg":
-        return encodings.cartesian_grid(size, size)
-    return encodings.sinusoidal_grid(size, size, spe_dim, centered=spe_centered)
-
-
-def num_octaves(resolution: int) -> int:
-    """Up-sampling blocks from the 4x4 head to `resolution` (a power of two >= 8)."""
-    octaves = int(round(math.log2(resolution / 4)))
-    if resolution < 8 or 4 * 2 ** octaves != resolution:
-        raise PeganError(f"resolution {resolution} is not 4 x 2^k (k >= 1)")
-    return octaves
 
 
 class UpBlock(nn.Module):
@@ -65,15 +45,13 @@ class UpBlock(nn.Module):
         if upsample == "deconv":
             self.conv = nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=last)
         else:
-            self.conv = nn.Conv2d(cin, cout, 3, padding=1 if padding else 0, bias=last)
+            self.conv = nn.Conv2d(cin, cout, 3, padding=conv_padding(3, padding), bias=last)
         self.post = nn.Tanh() if last else nn.Sequential(nn.BatchNorm2d(cout), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.upsample == "bilinear-conv":
-            h, w = x.shape[-2:]
-            extra = 0 if self.padding else 2          # one valid 3x3 conv eats 2 px
-            x = F.interpolate(x, size=(2 * h + extra, 2 * w + extra), mode="bilinear",
-                              align_corners=True)
+            # x2 (align_corners=True); without padding 2h + 2: one valid 3x3 conv eats 2 px
+            x = nopad_resize(x, extra=0 if self.padding else 2)
         return self.post(self.conv(x))
 
 
@@ -93,8 +71,7 @@ class Generator(nn.Module):
     ) -> None:
         if upsample not in UPSAMPLES:
             raise PeganError(f"DCGAN upsample {upsample!r}: choose {', '.join(UPSAMPLES)}")
-        if head not in HEADS:
-            raise PeganError(f"DCGAN head {head!r}: choose {', '.join(HEADS)}")
+        encodings.check_head(head, "const", "DCGAN")
         if not padding and upsample == "deconv":
             raise PeganError("DCGAN without padding needs upsample: bilinear-conv "
                              "(transposed convolutions have implicit zero borders)")
@@ -103,7 +80,7 @@ class Generator(nn.Module):
         octaves = num_octaves(resolution)
         self.project = nn.Linear(z_dim, channels * 16, bias=False)
         self.project_post = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU())
-        grid = head_grid(head, 4, spe_dim, spe_centered)
+        grid = encodings.projection_grid(head, 4, spe_dim, spe_centered)
         self.register_buffer("grid", grid, persistent=False)
         cin = channels + (0 if grid is None else grid.shape[0])
         blocks = []

@@ -34,11 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pegan import encodings
 from pegan.errors import PeganError
-from pegan.models.dcgan import head_grid, num_octaves
+from pegan.models import num_octaves
 from pegan.nn import EqualConv2d, EqualLinear, MinibatchStddev, PixelNorm
+from pegan.nn.padding import conv_padding, nopad_resize, padded_head_size
 
-HEADS = ("const", "csg", "spe")
 LRELU_GAIN = math.sqrt(2.0)   # He gain of PGGAN's equalised layers, applied after the lrelu
 
 
@@ -78,17 +79,16 @@ class GBlock(nn.Module):
     def __init__(self, cin: int, cout: int, padding: bool) -> None:
         super().__init__()
         self.padding = padding
-        pad = 1 if padding else 0
+        pad = conv_padding(3, padding)
         self.conv0 = EqualConv2d(cin, cout, 3, padding=pad)
         self.conv1 = EqualConv2d(cout, cout, 3, padding=pad)
         self.norm = PixelNorm()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
         if self.padding:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
         else:
-            x = F.interpolate(x, size=(2 * h + 4, 2 * w + 4), mode="bilinear", align_corners=True)
+            x = nopad_resize(x, extra=4)
         x = self.norm(lrelu(self.conv0(x)))
         return self.norm(lrelu(self.conv1(x)))
 
@@ -107,19 +107,18 @@ class Generator(_ProgressMixin, nn.Module):
         spe_dim: int = 256,           # SPE dim (grid has 2 x spe_dim channels)
         spe_centered: bool = False,   # False: official top-left-anchored SPE
     ) -> None:
-        if head not in HEADS:
-            raise PeganError(f"PGGAN head {head!r}: choose {', '.join(HEADS)}")
+        encodings.check_head(head, "const", "PGGAN")
         super().__init__()
         self.resolution, self.z_dim = resolution, z_dim
         self._init_progress(num_octaves(resolution) + 1)
         ch = [level_channels(fmap_base, fmap_max, lv) for lv in range(self.num_levels)]
-        self.head_size = 4 if padding else 6
+        self.head_size = padded_head_size(4, padding)
         self.norm = PixelNorm()
         self.project = EqualLinear(z_dim, ch[0] * self.head_size ** 2)
-        grid = head_grid(head, self.head_size, spe_dim, spe_centered)
+        grid = encodings.projection_grid(head, self.head_size, spe_dim, spe_centered)
         self.register_buffer("grid", grid, persistent=False)
         extra = 0 if grid is None else grid.shape[0]
-        self.head_conv = EqualConv2d(ch[0] + extra, ch[0], 3, padding=1 if padding else 0)
+        self.head_conv = EqualConv2d(ch[0] + extra, ch[0], 3, padding=conv_padding(3, padding))
         self.blocks = nn.ModuleList(GBlock(ch[lv - 1], ch[lv], padding)
                                     for lv in range(1, self.num_levels))
         self.to_rgb = nn.ModuleList(EqualConv2d(c, 3, 1) for c in ch)

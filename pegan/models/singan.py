@@ -48,10 +48,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pegan import encodings
 from pegan.errors import PeganError
+from pegan.nn.padding import SINGAN_PADDINGS, conv_padding, zero_pad
 
-PADDINGS = ("zero", "interp", "conv")
-HEADS = ("noise", "csg", "spe")
 KERNEL = 3
 MIN_WIDTH = 16          # narrowest block a preset may scale SinGAN down to
 
@@ -84,19 +84,9 @@ def pyramid_sizes(height: int, width: int, *, max_size: int, min_size: int,
             for i in range(stop + 1)]
 
 
-def head_grid(head: str, height: int, width: int, *, spe_dim: int, spe_centered: bool,
-              device: torch.device | None = None) -> torch.Tensor:
-    """The stage-0 positional grid [1, C, H, W] (CSG: 2 channels, SPE: 2 * spe_dim)."""
-    from pegan import encodings
-
-    if head == "csg":
-        return encodings.cartesian_grid(height, width, device=device)[None]
-    return encodings.sinusoidal_grid(height, width, spe_dim, centered=spe_centered,
-                                     device=device)[None]
-
-
 def grid_channels(head: str, spe_dim: int) -> int:
-    return {"noise": 1, "csg": 2, "spe": 2 * spe_dim}[head]
+    """Channels of the stage-0 input grid: 1 (noise) or the registered encoding's."""
+    return 1 if head == "noise" else encodings.channels(head, spe_dim)
 
 
 class ConvBlock(nn.Sequential):
@@ -124,12 +114,12 @@ def _init_weights(module: nn.Module) -> None:
 class GeneratorBlock(nn.Module):
     """One stage: head conv, `num_layers - 2` body convs (BN + LReLU), tail conv + tanh."""
 
-    def __init__(self, in_channels: int, channels: int, num_layers: int, conv_padding: int) -> None:
+    def __init__(self, in_channels: int, channels: int, num_layers: int, conv_pad: int) -> None:
         super().__init__()
-        self.head = ConvBlock(in_channels, channels, conv_padding, norm=True)
-        self.body = nn.Sequential(*[ConvBlock(channels, channels, conv_padding, norm=True)
+        self.head = ConvBlock(in_channels, channels, conv_pad, norm=True)
+        self.body = nn.Sequential(*[ConvBlock(channels, channels, conv_pad, norm=True)
                                     for _ in range(num_layers - 2)])
-        self.tail = nn.Sequential(nn.Conv2d(channels, 3, KERNEL, padding=conv_padding), nn.Tanh())
+        self.tail = nn.Sequential(nn.Conv2d(channels, 3, KERNEL, padding=conv_pad), nn.Tanh())
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -184,17 +174,16 @@ class Generator(nn.Module):
                                       # (official first_fixed_noises_ch); 1: the released fish
                                       # SPE-dim4 model (1-ch noise broadcast onto the grid)
     ) -> None:
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        if padding not in SINGAN_PADDINGS:
+            raise ValueError(f"padding must be one of {SINGAN_PADDINGS}, got {padding!r}")
+        encodings.check_head(head, "noise", "SinGAN")
         super().__init__()
         self.stage_sizes = [tuple(int(v) for v in s) for s in stage_sizes]
         self.padding, self.head = padding, head
         self.spe_dim, self.spe_centered = spe_dim, spe_centered
         self.noise_channels = noise_channels
         self.pad = (KERNEL - 1) // 2 * num_layers      # 5 px for 5 layers
-        conv_padding = 1 if padding == "conv" else 0
+        conv_pad = conv_padding(KERNEL, padding == "conv")
         first_in = 3 if head == "noise" else grid_channels(head, spe_dim)
         if first_noise_channels not in (None, 1, grid_channels(head, spe_dim)):
             raise ValueError(f"first_noise_channels must be 1 or {grid_channels(head, spe_dim)} "
@@ -202,7 +191,7 @@ class Generator(nn.Module):
         self.first_noise_channels = first_noise_channels
         self.blocks = nn.ModuleList(
             GeneratorBlock(first_in if s == 0 else 3, stage_channels(s, base_channels, max_channels),
-                           num_layers, conv_padding)
+                           num_layers, conv_pad)
             for s in range(self.num_stages))
         for s, (h, w) in enumerate(self.stage_sizes):
             nh, nw = self.noise_size(h, w)
@@ -276,12 +265,12 @@ class Generator(nn.Module):
         else:
             z = _randn((n, self.stage_noise_channels(s), nh, nw), generator, x.device)
         if s == 0 and self.head != "noise":
-            z = z + head_grid(self.head, nh, nw, spe_dim=self.spe_dim,
-                              spe_centered=self.spe_centered, device=x.device)
+            z = z + encodings.grid(self.head, nh, nw, dim=self.spe_dim,
+                                   centered=self.spe_centered, device=x.device)[None]
             z = z * self.noise_amps[0]
-            return F.pad(z, (self.pad,) * 4) if self.padding == "zero" else z
+            return zero_pad(z, self.pad) if self.padding == "zero" else z
         if self.padding == "zero":
-            z, x = F.pad(z, (self.pad,) * 4), F.pad(x, (self.pad,) * 4)
+            z, x = zero_pad(z, self.pad), zero_pad(x, self.pad)
         elif self.padding == "interp":
             x = _resize(x, (nh, nw))
         return z * self.noise_amps[s] + x

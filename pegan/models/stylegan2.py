@@ -47,8 +47,8 @@ from pegan.encodings import ConstantInput, as_size, build_head
 from pegan.errors import PeganError
 from pegan.nn import (ConvLayer, EqualLinear, MinibatchStddev, PixelNorm, ResBlock, StyleConv,
                       ToRGB)
-from pegan.nn.padding import check_generator_switches
-from pegan.nn.upsample import NOPAD_RESIZES
+from pegan.nn.padding import NOPAD_RESIZES, check_generator_switches, padded_head_size
+from pegan.seeding import size_seed
 
 # Official channel table (MMGeneration ``channels``); entries >= 64 px are x channel_multiplier.
 OFFICIAL_CHANNELS = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256, 128: 128, 256: 64, 512: 32,
@@ -138,7 +138,7 @@ class Generator(nn.Module):
         self.num_blocks = log_res - 2  # up-blocks 8 .. resolution
         self.num_latents = 2 * log_res - 2
         self.num_noises = self.num_latents - 1
-        self.border = 0 if padding else 2  # head cells lost to valid convs
+        self.border = padded_head_size(4, padding) - 4  # head cells lost to valid convs
         width = ChannelTable(resolution, channel_multiplier, channel_scale, channel_ref_resolution)
 
         self.style_mapping = nn.Sequential(PixelNorm(), *[
@@ -251,7 +251,7 @@ class Generator(nn.Module):
             return [getattr(self, f"injected_noise_{i}") for i in range(self.num_noises)]
         key = tuple(cells)
         if key not in self._noise_cache:
-            gen = torch.Generator().manual_seed(10007 * key[0] + key[1])
+            gen = torch.Generator().manual_seed(size_seed(*key))
             self._noise_cache[key] = [torch.randn(1, 1, h, w, generator=gen)
                                       for h, w in self.noise_sizes(key)]
         return [n.to(self.injected_noise_0.device) for n in self._noise_cache[key]]

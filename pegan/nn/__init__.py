@@ -1,10 +1,11 @@
-"""Building blocks of the StyleGAN2 family (pure PyTorch, no custom CUDA ops).
+"""Building blocks of the generators (pure PyTorch, no custom CUDA ops).
 
 * :mod:`pegan.nn.equalized`   equalised-learning-rate linear / conv layers, PixelNorm
 * :mod:`pegan.nn.activation`  StyleGAN2's bias + leaky ReLU (x sqrt 2)
 * :mod:`pegan.nn.upfirdn`     upfirdn2d, blur and FIR up-sampling
-* :mod:`pegan.nn.padding`     the zero-padding switch of every 3x3 conv
-* :mod:`pegan.nn.upsample`    the up-sampling kinds of the paper's ablations
+* :mod:`pegan.nn.padding`     the padding switch of all four families (conv padding, the
+                              no-padding resize and head size, SinGAN's padding modes)
+* :mod:`pegan.nn.upsample`    bilinear x2 up-sampling of the ablations
 * :mod:`pegan.nn.noise`       noise injection
 * :mod:`pegan.nn.modulated`   modulated conv, style conv and to-RGB layers
 * :mod:`pegan.nn.mbstd`       minibatch standard deviation

@@ -24,9 +24,9 @@ from torch import Tensor, nn
 from pegan.nn.activation import BiasLeakyReLU
 from pegan.nn.equalized import EqualLinear
 from pegan.nn.noise import NoiseInjection
-from pegan.nn.padding import UPSAMPLE_KINDS, conv_padding
+from pegan.nn.padding import UPSAMPLE_KINDS, conv_padding, nopad_resize
 from pegan.nn.upfirdn import Blur, UpsampleFIR
-from pegan.nn.upsample import bilinear_double, nopad_resize
+from pegan.nn.upsample import bilinear_double
 
 
 class ModulatedConv2d(nn.Module):
@@ -43,7 +43,7 @@ class ModulatedConv2d(nn.Module):
         blur_kernel: FIR taps of the deconv blur (default [1, 3, 3, 1]).
         nopad_extra: pixels added by the no-padding resize (official ``interp_pad=4``).
         nopad_resize: ``align-corners`` (official) or ``shift-equivariant``, see
-            :func:`pegan.nn.upsample.nopad_resize`.
+            :func:`pegan.nn.padding.nopad_resize`.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, *,

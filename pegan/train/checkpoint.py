@@ -3,7 +3,12 @@
 A checkpoint ``ckpt-<iterations:09d>.pt`` in the checkpoint dir holds the recipe's state (G, D,
 G_ema, optimisers, extra state), the global RNG states of every rank (torch CPU and CUDA, numpy,
 python), the data order (:meth:`pegan.data.loader.IterationSampler.state`), the number of
-iterations done and the config hash. It is loadable with ``torch.load(weights_only=True)``.
+iterations done, the config hash, the dataset's identity (path, content fingerprint) and the
+run's recorded configuration changes. It is loadable with ``torch.load(weights_only=True)``.
+
+Only finite state is ever kept: the loop refuses to save a checkpoint whose parameters,
+buffers or optimiser moments hold NaN/Inf, and :meth:`CheckpointStore.load_latest` skips such a
+checkpoint (written before this rule) in favour of the previous one.
 """
 
 from __future__ import annotations
@@ -55,6 +60,28 @@ def state_digest(obj: Any) -> str:
 
     feed(obj)
     return h.hexdigest()
+
+
+def nonfinite_entries(obj: Any, prefix: str = "", limit: int = 3) -> list[str]:
+    """Dotted names of (up to `limit`) floating-point tensors in a nested state that hold NaN or
+    Inf, e.g. 'optimizers.G.state.12.exp_avg_sq'."""
+    found: list[str] = []
+
+    def walk(x: Any, name: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(x, torch.Tensor):
+            if (x.is_floating_point() or x.is_complex()) and not bool(torch.isfinite(x).all()):
+                found.append(name)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, f"{name}.{k}" if name else str(k))
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                walk(v, f"{name}.{i}" if name else str(i))
+
+    walk(obj, prefix)
+    return found
 
 
 # ----------------------------------------------------------------------------- RNG state
@@ -116,8 +143,9 @@ class CheckpointStore:
             old.unlink(missing_ok=True)
         return path
 
-    def load_latest(self, expected_hash: str) -> dict | None:
-        """The newest readable checkpoint (None if there is none); refuses a different config."""
+    def load_latest(self, expected_hash: str, *, accept_other: bool = False) -> dict | None:
+        """The newest readable checkpoint with finite state (None if there is none). A different
+        config hash is refused unless `accept_other` (the caller then checks what changed)."""
         for path in reversed(self.paths()):
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
@@ -128,11 +156,28 @@ class CheckpointStore:
             if not isinstance(state, dict) or state.get("format") != FORMAT:
                 log.warning("%s is not a pegan training checkpoint; skipped", path)
                 continue
-            if state["config_hash"] != expected_hash:
+            if bad := nonfinite_entries(state["recipe"]):
+                log.warning("checkpoint %s holds NaN/Inf (%s); trying the previous one",
+                            path, ", ".join(bad))
+                continue
+            if state["config_hash"] != expected_hash and not accept_other:
                 raise PeganError(
                     f"{self.dir} holds a run with another configuration (config hash "
-                    f"{state['config_hash']}, this run {expected_hash}); delete that folder or "
-                    "choose another --checkpoint-dir to start afresh")
+                    f"{state['config_hash']}, this run {expected_hash}"
+                    f"{_settings_difference(state)}); delete that folder or "
+                    "choose another --checkpoint-dir to start afresh, or continue it with "
+                    "other --set settings on purpose: add --accept-config-change REASON")
             state["path"] = str(path)
             return state
         return None
+
+
+def _settings_difference(state: dict) -> str:
+    """For a run that continued with recorded setting changes: the --set flags it runs with."""
+    changed = sorted({k.split(".", 1)[1] for c in state.get("changes", [])
+                      for k in c.get("changed", {}) if k.startswith("settings.")})
+    if not changed:
+        return ""
+    settings = state.get("config", {}).get("settings", {})
+    flags = " ".join(f"--set {k}={settings.get(k)}" for k in changed)
+    return f"; it continued with changed settings: repeat {flags}"

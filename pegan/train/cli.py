@@ -9,7 +9,9 @@ Two ways to call it:
   the data (unless --data) and writes everything under DIR.
 
 ``--gpus N > 1`` re-launches the command as N torchrun processes. Exit status 0: done; 75: stopped
-for the time budget with a checkpoint (rerun to resume); 3: diverged (NaN/Inf loss).
+for the time budget with a checkpoint (rerun to resume); 3: diverged (NaN/Inf loss or state; the
+message gives the command that continues from the last good checkpoint with lower learning
+rates); 73: another live trainer holds the checkpoint dir; 74: the file system refused a write.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe setting (e.g. scale_sampling=official-uniform)")
     p.add_argument("--device", default=None, help="cpu | cuda | auto (default: the spec's)")
+    p.add_argument("--accept-config-change", default=None, metavar="REASON",
+                   help="continue the checkpoint dir's run although its --set settings differ "
+                        "(e.g. lower learning rates after a divergence); the change and REASON "
+                        "are recorded in events.jsonl and config.json")
     p.add_argument("--inception", default=None, help="Inception weights for the snapshot FID")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--stop-after", type=int, default=None,
@@ -157,6 +163,8 @@ def _child_argv(args: argparse.Namespace, inv: Invocation, deadline: float | Non
             argv += [flag, str(value)]
     for pair in args.settings:
         argv += ["--set", pair]
+    if args.accept_config_change is not None:
+        argv += ["--accept-config-change", args.accept_config_change]
     if args.no_progress:
         argv.append("--no-progress")
     return argv
@@ -164,7 +172,9 @@ def _child_argv(args: argparse.Namespace, inv: Invocation, deadline: float | Non
 
 def _launch_torchrun(args: argparse.Namespace, inv: Invocation, deadline: float | None) -> int:
     from pegan.train import distributed
+    from pegan.train.runlock import check_free
 
+    check_free(inv.checkpoint_dir)        # fail at once, before starting the processes
     status_file = inv.checkpoint_dir / "exit-status.json"
     status_file.unlink(missing_ok=True)
     cmd = distributed.torchrun_command(args.gpus, _child_argv(args, inv, deadline))
@@ -197,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
         log_every=args.log_every, workers=args.workers, settings=_settings(args.settings),
         device=args.device, progress=not args.no_progress, stop_after=args.stop_after,
-        inception_path=args.inception)
+        inception_path=args.inception, accept_config_change=args.accept_config_change)
     status = train(inv.spec, options)
     if status == 0 and int(os.environ.get("RANK", 0)) == 0:
         print(f"{inv.out}: trained {inv.spec.name} seed {args.seed}")

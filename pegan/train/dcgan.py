@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pegan.seeding import stream_seed
 from pegan.train.distributed import all_reduce_grads
 from pegan.train.losses import d_logistic_loss, g_nonsaturating_loss
 from pegan.train.recipe import Recipe, StepOutput, TrainContext
@@ -37,7 +38,7 @@ class DCGANRecipe(Recipe):
         betas = (settings.beta1, settings.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=settings.lr, betas=betas)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=settings.lr, betas=betas)
-        self.rng = torch.Generator(device=ctx.device).manual_seed(1000003 * ctx.seed + ctx.rank)
+        self.rng = torch.Generator(device=ctx.device).manual_seed(stream_seed(ctx.seed, ctx.rank))
 
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.G, "D": self.D}

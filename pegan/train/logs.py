@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pegan.io import write_text
+from pegan.io import file_system_error, write_text
 
 
 def _clean(value: Any) -> Any:
@@ -38,10 +38,16 @@ class JsonlLog:
     def append(self, record: dict) -> None:
         if not self.enabled:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(_clean(record), sort_keys=True) + "\n")
-            fh.flush()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as fh:
+                fh.write(json.dumps(_clean(record), sort_keys=True) + "\n")
+                fh.flush()
+        except OSError as exc:            # a torn last line is ignored by read_jsonl
+            error = file_system_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from None
 
     def event(self, name: str, **fields: Any) -> None:
         self.append({"event": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields})

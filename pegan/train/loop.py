@@ -3,24 +3,29 @@
 Everything family-specific is in the recipe (:mod:`pegan.train.recipe`). Files, all in the
 checkpoint dir (outside the workflow's declared outputs, so a retry never deletes them):
 
-    config.json        the resolved spec, settings and config hash of the run
+    train.lock         the advisory lock of the live trainer (pegan.train.runlock)
+    config.json        the resolved spec, settings, config hash, dataset identity and the
+                       recorded configuration changes (--accept-config-change) of the run
     ckpt-*.pt          resumable checkpoints (the last K)
     snapshot-*.pt      G_ema snapshots (pegan.snapshot format) at the spec's image counts
     snapshots.jsonl    one line per snapshot: kimg, paper Mimg, file, fid@<scale>
     train.jsonl        losses and timings
-    events.jsonl       start / resume / checkpoint / snapshot / stop / diverged / done
+    events.jsonl       start / resume / config-changed / checkpoint / snapshot / stop /
+                       diverged / done
     exit-status.json   how the last attempt ended (read by the torchrun launcher)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-import random
+import os
+import shlex
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -30,13 +35,17 @@ import torch
 
 from pegan.config import ExperimentSpec
 from pegan.data.loader import ImageDataset, IterationSampler, real_batches
+from pegan.data.prepare import fingerprint
+from pegan.device import resolve_device
 from pegan.errors import PeganError
 from pegan.io import atomic_path, write_json, write_text
+from pegan.seeding import seed_all
 from pegan.train import distributed, recipe_class
 from pegan.train.budget import RESUME_EXIT_STATUS, TimeBudget
-from pegan.train.checkpoint import (CheckpointStore, capture_rng, config_hash, restore_rng,
-                                    state_digest)
+from pegan.train.checkpoint import (CheckpointStore, capture_rng, config_hash,
+                                    nonfinite_entries, restore_rng, state_digest)
 from pegan.train.logs import JsonlLog
+from pegan.train.runlock import RunLock
 from pegan.train.recipe import Recipe, Schedule, parse_settings
 
 log = logging.getLogger(__name__)
@@ -73,15 +82,8 @@ class RunOptions:
     progress: bool = True
     stop_after: int | None = None            # stop (as for the budget) after this many iterations
     inception_path: str | None = None        # for the selection metric
-
-
-def resolve_device(wanted: str) -> torch.device:
-    if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if wanted.startswith("cuda") and not torch.cuda.is_available():
-        raise PeganError(f"device {wanted!r} asked for, but no CUDA GPU is visible; "
-                         "use a GPU node or a CPU preset (smoke, mini)")
-    return torch.device(wanted)
+    accept_config_change: str | None = None  # the reason: continue a checkpoint written with
+                                             # other recipe settings (recorded in the run)
 
 
 @contextmanager
@@ -96,15 +98,21 @@ def preserved_rng() -> Iterator[None]:
 
 def train(spec: ExperimentSpec, options: RunOptions) -> int:
     """Train (or resume) one run; returns 0 when done, RESUME_EXIT_STATUS when it stopped for
-    the time budget. Raises TrainingDiverged on a NaN/Inf loss."""
+    the time budget. Raises TrainingDiverged on a NaN/Inf loss or state, RunLocked when another
+    live trainer writes to the checkpoint dir."""
     device = resolve_device(options.device or spec.device)
-    rank, world, local_rank = distributed.init(device.type == "cuda")
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-    try:
-        return _Run(spec, options, device, rank, world).run()
-    finally:
-        distributed.shutdown()
+    # one lock per run: the process that writes the files (rank 0; RANK is set by torchrun)
+    main = int(os.environ.get("RANK", "0")) == 0
+    with RunLock(options.checkpoint_dir) if main else nullcontext() as lock:
+        if lock is not None:
+            lock.remove_stale_temp_files()
+        rank, world, local_rank = distributed.init(device.type == "cuda")
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+        try:
+            return _Run(spec, options, device, rank, world).run()
+        finally:
+            distributed.shutdown()
 
 
 class _Run:
@@ -120,11 +128,11 @@ class _Run:
         cls = recipe_class(spec.arch)
         settings = parse_settings(cls.Settings, opts.settings)
         # Models are built from the run seed alone (identical on every rank) ...
-        _seed_all(opts.seed, 0)
+        seed_all(opts.seed, 0)
         self.ctx = TrainContext(device=device, seed=opts.seed, rank=rank, world_size=world)
         self.recipe: Recipe = cls(spec, self.ctx, settings)
         # ... and each rank then draws its own latents and noise.
-        _seed_all(opts.seed, rank + 1)
+        seed_all(opts.seed, rank + 1)
         self.schedule: Schedule = self.recipe.schedule()
         if self.schedule.images_per_iteration % world:
             raise PeganError(f"batch {self.schedule.images_per_iteration} cannot be split over "
@@ -137,6 +145,10 @@ class _Run:
                        "settings": dataclasses.asdict(settings), "world_size": world,
                        "num_images": len(self.dataset), "data_resolution": self.dataset.resolution}
         self.hash = config_hash(self.config)
+        # not hashed (a checkpoint of before the fingerprint stays loadable), checked on resume
+        self.dataset_id = {"path": str(opts.data), "fingerprint": fingerprint(opts.data),
+                           "num_images": len(self.dataset)}
+        self.changes: list[dict] = []           # --accept-config-change decisions of the run
         self.store = CheckpointStore(self.ckpt_dir, keep=opts.keep_checkpoints)
         self.events = JsonlLog(self.ckpt_dir / "events.jsonl", self.main)
         self.train_log = JsonlLog(self.ckpt_dir / "train.jsonl", self.main)
@@ -156,7 +168,9 @@ class _Run:
         total = self.schedule.total_iterations
         start = self._resume()
         if self.main:
-            write_json(self.ckpt_dir / "config.json", {"config_hash": self.hash, **self.config})
+            write_json(self.ckpt_dir / "config.json", {"config_hash": self.hash, **self.config,
+                                                       "dataset": self.dataset_id,
+                                                       "changes": self.changes})
         done = start
         snapshots = set(self.schedule.snapshot_iterations)
         batches = real_batches(self.dataset, self.sampler, start_iteration=start,
@@ -189,9 +203,12 @@ class _Run:
             if done % self.opts.log_every == 0 or done == total:
                 self._log(done, window, window_iters, time.time() - window_start)
                 window, window_start, window_iters = {}, time.time(), 0
+            saving = done % self.checkpoint_every == 0 or done in snapshots or done == total
+            if saving:
+                self._check_state(done)
             if done in snapshots:
                 self._snapshot(done)
-            if done % self.checkpoint_every == 0 or done in snapshots or done == total:
+            if saving:
                 self._checkpoint(done)
         bar.close()
         return self._finish(done)
@@ -203,7 +220,8 @@ class _Run:
 
     # ------------------------------------------------------------------- resume
     def _resume(self) -> int:
-        state = self.store.load_latest(self.hash)
+        state = self.store.load_latest(self.hash,
+                                       accept_other=self.opts.accept_config_change is not None)
         if state is None:
             self.events.event("start", config_hash=self.hash, total_iterations=self.schedule.total_iterations,
                               world_size=self.ctx.world_size)
@@ -213,12 +231,19 @@ class _Run:
         if len(state["rng"]) != self.ctx.world_size:
             raise PeganError(f"{state['path']} was written by {len(state['rng'])} processes, "
                              f"this run has {self.ctx.world_size}; resume with the same --gpus")
-        if state["data"]["num_images"] != len(self.dataset):
-            raise PeganError(f"the data changed since {state['path']} "
-                             f"({state['data']['num_images']} images, now {len(self.dataset)})")
+        self._check_dataset(state)
+        done = int(state["iterations"])
+        self.changes = list(state.get("changes", []))
+        # another config hash only with --accept-config-change; check before loading anything
+        diff = self._allowed_change(state) if state["config_hash"] != self.hash else None
+        # the new settings' hyperparameters (lr, betas): load_state_dict restores the old ones
+        fresh = {name: [{k: v for k, v in group.items() if k != "params"}
+                        for group in opt.param_groups]
+                 for name, opt in self.recipe.optimizers().items()}
         self.recipe.load_state_dict(state["recipe"])
         restore_rng(state["rng"][self.ctx.rank])
-        done = int(state["iterations"])
+        if diff is not None:
+            self._accept_change(state, done, diff, fresh)
         self.last_checkpoint = state["path"]
         for jl in (self.train_log, self.snap_log):
             jl.truncate("iterations", done)
@@ -228,23 +253,115 @@ class _Run:
                  self.schedule.kimg(done))
         return done
 
+    def _check_dataset(self, state: dict) -> None:
+        """Refuse to resume on other data: image count, and the content fingerprint when the
+        checkpoint has one (checkpoints of before the fingerprint are checked by count only)."""
+        before = state.get("dataset") or {"path": "the original data", "fingerprint": None,
+                                          "num_images": state["data"]["num_images"]}
+        now = self.dataset_id
+        same_count = before["num_images"] == now["num_images"]
+        if same_count and before["fingerprint"] in (None, now["fingerprint"]):
+            if before["fingerprint"] is None:
+                log.warning("%s has no dataset fingerprint (written by an older pegan): only "
+                            "the image count was checked", state["path"])
+            return
+        def describe(d: dict) -> str:
+            fp = f"fingerprint {d['fingerprint']}, " if d["fingerprint"] else ""
+            return f"{d['path']} ({fp}{d['num_images']} images)"
+        raise PeganError(f"the data changed since {state['path']}: it was trained on "
+                         f"{describe(before)}, this run reads {describe(now)}; pass the "
+                         "original --data, or another --checkpoint-dir to start afresh")
+
+    def _allowed_change(self, state: dict) -> dict[str, tuple]:
+        """What --accept-config-change would change: only recipe settings may differ."""
+        diff = _differences(state["config"], self.config)
+        fixed = [k for k in diff if not k.startswith("settings.")]
+        if fixed:
+            shown = ", ".join(f"{k} {diff[k][0]!r} -> {diff[k][1]!r}" for k in fixed[:3])
+            raise PeganError(f"--accept-config-change: only training settings (--set) may "
+                             f"change when {state['path']} continues, not {shown}; choose "
+                             "another --checkpoint-dir to start afresh")
+        return diff
+
+    def _accept_change(self, state: dict, done: int, diff: dict[str, tuple],
+                       fresh: dict[str, list[dict]]) -> None:
+        """Continue a checkpoint of another configuration (--accept-config-change), with the
+        new settings' optimiser hyperparameters; the decision goes to events.jsonl,
+        config.json and every later checkpoint."""
+        for name, opt in self.recipe.optimizers().items():
+            for group, hyper in zip(opt.param_groups, fresh[name]):
+                group.update(hyper)
+        change = {"iterations": done, "checkpoint": Path(state["path"]).name,
+                  "from_hash": state["config_hash"], "to_hash": self.hash,
+                  "changed": {k: list(v) for k, v in diff.items()},
+                  "reason": self.opts.accept_config_change,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        self.changes.append(change)
+        self.events.event("config-changed", **change)
+        log.warning("continuing %s with changed settings (%s), as asked: %s", state["path"],
+                    ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items()),
+                    self.opts.accept_config_change)
+
     # --------------------------------------------------------------- per-iteration
     def _check_finite(self, losses: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
         names = list(losses)
         values = torch.stack([losses[k].detach().float().reshape(()) for k in names]).cpu().tolist()
         bad = [f"{k} = {v}" for k, v in zip(names, values) if not np.isfinite(v)]
         if distributed.any_true(bool(bad), self.ctx.device):
-            kept = (f"the last good checkpoint {self.last_checkpoint} is kept"
-                    if self.last_checkpoint else "no checkpoint was written yet")
             what = ", ".join(bad) if bad else "a loss on another rank is not finite"
-            message = (f"training diverged at iteration {iteration} "
-                       f"(kimg {self.schedule.kimg(iteration):.3f}): {what}; {kept}. Lower the "
-                       "learning rates (--set g_lr=... --set d_lr=...) or change the seed")
-            self.events.event("diverged", iteration=iteration, losses=dict(zip(names, values)),
-                              checkpoint=self.last_checkpoint)
-            self._write_status(DIVERGED_EXIT_STATUS, message)
-            raise TrainingDiverged(message)
+            self._diverged(iteration, what, losses=dict(zip(names, values)))
         return dict(zip(names, values))
+
+    def _check_state(self, done: int) -> None:
+        """Before a snapshot or checkpoint: parameters, buffers and optimiser moments must be
+        finite (an overflowing exp_avg_sq can hide behind finite losses)."""
+        bad = nonfinite_entries(self.recipe.state_dict())
+        if distributed.any_true(bool(bad), self.ctx.device):
+            what = (f"the model state is not finite ({', '.join(bad)})" if bad
+                    else "the model state on another rank is not finite")
+            self._diverged(done, what, state=bad)
+
+    def _diverged(self, iteration: int, what: str, **details) -> None:
+        kept = (f"the last good checkpoint {self.last_checkpoint} is kept"
+                if self.last_checkpoint else "no checkpoint was written yet")
+        message = (f"training diverged at iteration {iteration} "
+                   f"(kimg {self.schedule.kimg(iteration):.3f}): {what}; {kept}. To continue "
+                   "from it with lower learning rates (or other --set settings), run: "
+                   f"{self.continue_command(iteration)}")
+        self.events.event("diverged", iteration=iteration, checkpoint=self.last_checkpoint,
+                          **details)
+        self._write_status(DIVERGED_EXIT_STATUS, message)
+        raise TrainingDiverged(message)
+
+    def continue_command(self, iteration: int) -> str:
+        """A `pegan train` command that continues this run from its last good checkpoint with
+        halved learning rates, as an explicit, recorded decision (--accept-config-change)."""
+        o, settings = self.opts, dataclasses.asdict(self.recipe.settings)
+        lowered = {k: v / 2 for k, v in settings.items()
+                   if "lr" in k.split("_") and isinstance(v, float)}
+        kept = {k: v for k, v in o.settings.items() if k not in lowered}
+        argv = ["pegan", "train", self.spec.name, "--spec", json.dumps(self.spec.to_dict()),
+                "--seed", str(o.seed), "--data", str(o.data),
+                "--checkpoint-dir", str(self.ckpt_dir),
+                "--out", str(o.out if o.out is not None else self.ckpt_dir / "final.pt"),
+                "--gpus", str(self.ctx.world_size),
+                "--keep-checkpoints", str(o.keep_checkpoints), "--log-every", str(o.log_every)]
+        if o.snapshot_log is not None:
+            argv += ["--snapshot-log", str(o.snapshot_log)]
+        if o.selection:
+            argv += ["--selection-scales", ",".join(str(s) for s, _ in o.selection),
+                     "--selection-features", *[str(f) for _, f in o.selection]]
+        for flag, value in (("--checkpoint-every", o.checkpoint_every), ("--device", o.device),
+                            ("--workers", o.workers), ("--inception", o.inception_path)):
+            if value is not None:
+                argv += [flag, str(value)]
+        sets = [f"{k}={v}" for k, v in kept.items()] + [f"{k}={v:.6g}" for k, v in lowered.items()]
+        for pair in sets:
+            argv += ["--set", pair]
+        if not o.progress:
+            argv.append("--no-progress")
+        argv += ["--accept-config-change", f"diverged at iteration {iteration}"]
+        return shlex.join(argv)
 
     def _log(self, done: int, window: dict[str, list[float]], iters: int, seconds: float) -> None:
         kimg = self.schedule.kimg(done)
@@ -266,7 +383,8 @@ class _Run:
             state = {"config_hash": self.hash, "iterations": done,
                      "kimg": self.schedule.kimg(done), "recipe": self.recipe.state_dict(),
                      "rng": rng, "data": self.sampler.state(done),
-                     "world_size": self.ctx.world_size, "config": self.config}
+                     "world_size": self.ctx.world_size, "config": self.config,
+                     "dataset": self.dataset_id, "changes": self.changes}
             path = self.store.save(state)
             self.last_checkpoint = str(path)
             self.events.event("checkpoint", file=path.name, iterations=done,
@@ -355,10 +473,16 @@ class _Run:
 # ------------------------------------------------------------------------- helpers
 
 
-def _seed_all(seed: int, stream: int) -> None:
-    torch.manual_seed(seed * 1_000_003 + stream)
-    np.random.seed([seed, stream])
-    random.seed(f"pegan-{seed}-{stream}")
+def _differences(old: dict, new: dict, prefix: str = "") -> dict[str, tuple]:
+    """{dotted key: (old value, new value)} of two nested configs."""
+    out: dict[str, tuple] = {}
+    for key in sorted(set(old) | set(new), key=str):
+        a, b, name = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.update(_differences(a, b, f"{name}."))
+        elif json.dumps(a, sort_keys=True, default=str) != json.dumps(b, sort_keys=True, default=str):
+            out[name] = (a, b)
+    return out
 
 
 def _selection_metric():

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import autograd, nn
 
+from pegan.seeding import stream_seed
 from pegan.train.distributed import all_reduce_grads
 from pegan.train.ema import update_ema
 from pegan.train.recipe import Recipe, StepOutput, TrainContext
@@ -88,7 +89,7 @@ class PGGANRecipe(Recipe):
         betas = (settings.beta1, settings.beta2)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=settings.lr, betas=betas, eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=settings.lr, betas=betas, eps=1e-8)
-        self.rng = torch.Generator(device=ctx.device).manual_seed(1000003 * ctx.seed + ctx.rank)
+        self.rng = torch.Generator(device=ctx.device).manual_seed(stream_seed(ctx.seed, ctx.rank))
         self.level = -1              # level of the last step (optimiser reset on change)
         self.images_per_iteration = self.schedule().images_per_iteration
 

@@ -28,10 +28,6 @@ class TrainContext:
     rank: int = 0
     world_size: int = 1
 
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
 
 @dataclass(frozen=True)
 class Schedule:

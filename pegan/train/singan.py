@@ -35,6 +35,7 @@ from torch import autograd, nn
 
 from pegan.errors import PeganError
 from pegan.models import singan
+from pegan.seeding import stream_seed
 from pegan.train.distributed import all_reduce_grads
 from pegan.train.recipe import Recipe, Schedule, StepOutput, TrainContext
 
@@ -112,7 +113,7 @@ class SinGANRecipe(Recipe):
         self.D_kwargs = singan.discriminator_kwargs(spec, len(sizes))
         self.G = singan.Generator(**self.G_kwargs).to(ctx.device)
         self.D = singan.Discriminator(**self.D_kwargs).to(ctx.device)
-        self.rng = torch.Generator(device=ctx.device).manual_seed(1000003 * ctx.seed + ctx.rank)
+        self.rng = torch.Generator(device=ctx.device).manual_seed(stream_seed(ctx.seed, ctx.rank))
         with torch.no_grad():       # the reconstruction noise: random at stage 0, zeros after
             fixed = self.G.fixed_noise_0
             fixed.copy_(torch.randn(fixed.shape, generator=self.rng, device=ctx.device))

@@ -8,9 +8,11 @@ rule claims:
         metrics=claim_inputs,
         config=f"{OUT}/config.json",
     output:
-        md=report(f"{OUT}/claims.md", caption="../report/claims.rst", category="Claims"),
-        csv=report(f"{OUT}/claims.csv", caption="../report/claims.rst", category="Claims"),
-        figure=report(f"{FIG}/claims.png", caption="../report/claims.rst", category="Claims"),
+        md=report(f"{OUT}/claims.md", caption="../report/claims-md.rst", category="Claims"),
+        csv=report(f"{OUT}/claims.csv", caption="../report/claims-csv.rst", category="Claims"),
+        figure=report(
+            f"{FIG}/claims.png", caption="../report/claims-figure.rst", category="Claims"
+        ),
     log:
         f"{LOGS}/claims.log",
     benchmark:

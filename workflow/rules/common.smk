@@ -3,15 +3,27 @@
 
 import json
 import shlex
-
-from snakemake.utils import validate
+import sys
 
 from pegan import config as pegan_config
 from pegan import plan
+from pegan.errors import ConfigError
 
-validate(config, schema="../schemas/config.schema.yaml")
-# Cross-references (rows -> experiments, scales, preset name): same check as `pegan validate`.
-config.update(pegan_config.validate(config))
+
+def pegan_validated(config):
+    """The schema (workflow/schemas/config.schema.yaml, with its lists of allowed values
+    filled from the code by pegan.config.load_schema) and the cross-references (rows ->
+    experiments, scales, preset name): the same check as `pegan validate`, which also fills in
+    the schema's defaults. Snakemake's own validate() is not used: it would read the schema
+    file without those lists and dump the whole schema on an error. A mistake ends the parsing
+    with its one line and exit status 1: Snakemake prints a SystemExit's message as it is."""
+    try:
+        return pegan_config.validate(config)
+    except ConfigError as exc:
+        sys.exit(f"pegan: error: {exc}")
+
+
+config.update(pegan_validated(config))
 
 PRESET = config["preset"]
 OUT = f"results/{PRESET}"
@@ -28,7 +40,7 @@ METRICS_CFG = config["metrics"]
 wildcard_constraints:
     experiment="[a-z0-9][a-z0-9-]*",
     seed=r"\d+",
-    snapshot=r"final|\d+(\.\d+)?M",
+    snapshot=pegan_config.SNAPSHOT_PATTERN,
     res=r"\d+",
     metricset="[a-z]+(-[a-z]+)*",
     dataset="[A-Za-z0-9_.-]+?",

@@ -29,9 +29,10 @@ rule import_released:
         "> {log} 2>&1"
 
 
-rule evaluate_released:
+# The released models are evaluated like the final model of their row (evaluate.smk).
+use rule evaluate as evaluate_released with:
     input:
-        snapshot=f"{RELEASED_OUT}/models/{{experiment}}.pt",
+        snapshot=rules.import_released.output[0],
         real_data=eval_real_data,
         real_features=eval_real_features,
     output:
@@ -40,19 +41,6 @@ rule evaluate_released:
         f"{LOGS}/released/evaluate-{{experiment}}-seed{{seed}}-{{snapshot}}-{{res}}px-{{metricset}}.log",
     benchmark:
         f"{BENCH}/released/evaluate-{{experiment}}-seed{{seed}}-{{snapshot}}-{{res}}px-{{metricset}}.tsv"
-    params:
-        samples=lambda wc: json.dumps(PRESET_CFG["samples"]),
-        metrics=lambda wc: json.dumps(METRICS_CFG, sort_keys=True),
-        real_features=real_features_option,
-        generate_at="",
-    resources:
-        gpu=PRESET_CFG["gpus"]["evaluate"],
-        runtime=4 * 60,
-        mem_mb=16000,
-    conda:
-        "../envs/pegan.yaml"
-    shell:
-        EVALUATE_SHELL  # evaluate.smk: the same command as the trained models' evaluation
 
 
 rule released_table:

@@ -55,9 +55,11 @@ rule compare:
         claims=f"{OUT}/claims.csv",
         config=f"{OUT}/config.json",
     output:
-        md=report(f"{OUT}/comparison.md", caption="../report/comparison.rst", category="Comparison"),
+        md=report(
+            f"{OUT}/comparison.md", caption="../report/comparison-md.rst", category="Comparison"
+        ),
         csv=report(
-            f"{OUT}/comparison.csv", caption="../report/comparison.rst", category="Comparison"
+            f"{OUT}/comparison.csv", caption="../report/comparison-csv.rst", category="Comparison"
         ),
         claims=f"{OUT}/comparison-claims.csv",
     log:

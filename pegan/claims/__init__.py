@@ -1,0 +1,29 @@
+"""The paper's claims, tested with statistics across seeds (`pegan claims`).
+
+One concern a module:
+
+* :mod:`pegan.claims.stats`: Welch's one-sided t-test per pair of rows, Hedges' g, verdicts;
+* :mod:`pegan.claims.check`: the registry's claims (``better`` / ``best`` / ``close``) on the
+  per-seed values of the table cells;
+* :mod:`pegan.claims.provenance`: commit, machine and job times for the report's header;
+* :mod:`pegan.claims.report`: the Markdown report and the per-pair CSV;
+* :mod:`pegan.claims.plot`: the figure, one panel per claim;
+* :mod:`pegan.claims.cli`: the ``pegan claims`` command (``add_args`` / ``run``, re-exported
+  here for :mod:`pegan.cli`).
+"""
+
+from pegan.claims.check import (ClaimTest, check_claim, check_claims, claim_kind,
+                                column_metric, per_seed_values)
+from pegan.claims.cli import add_args, run
+from pegan.claims.plot import figure
+from pegan.claims.provenance import git_commit, job_seconds, machine, run_span
+from pegan.claims.report import (CLAIM_FIELDS, PAIR_FIELDS, frame, render_markdown,
+                                 write_outputs)
+from pegan.claims.stats import ALPHA, VERDICTS, PairTest, combine, hedges_g, one_sided_test
+
+__all__ = [
+    "ALPHA", "CLAIM_FIELDS", "PAIR_FIELDS", "VERDICTS", "ClaimTest", "PairTest", "add_args",
+    "check_claim", "check_claims", "claim_kind", "column_metric", "combine", "figure", "frame",
+    "git_commit", "hedges_g", "job_seconds", "machine", "one_sided_test", "per_seed_values",
+    "render_markdown", "run", "run_span", "write_outputs",
+]
