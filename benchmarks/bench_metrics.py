@@ -1,6 +1,15 @@
 """Metric throughput and memory: Inception feature extraction (images/s, clean-fid resize
 included), SWD (images/s for descriptors, and the distance), peak memory of precision/recall.
 
+SWD end to end (``--swd-sizes``): pegan's accumulators for both sets, ``finalize`` and the
+distance, exactly as ``pegan evaluate`` calls them, each run in a fresh subprocess so its peak
+RSS is its own; "grown" = peak minus the RSS once the two uint8 image sets exist. With
+``--pggan-file PATH`` (a copy of PGGAN's ``metrics/sliced_wasserstein.py`` kept outside this
+repository) the same images also go through PGGAN's numpy functions with the same work (both
+sets' descriptors, then one real-vs-fake distance per level), runs alternating, and the
+median ratio is printed. ``--swd-paper`` adds the paper's SWD16k at 128 px (16384 + 16384
+images; about 10 GB for pegan).
+
 P&R runs on random Gaussian features (the memory and time of the k-NN search do not depend on
 their values), each size in a fresh subprocess so its peak is its own: peak RSS on the CPU,
 ``torch.cuda.max_memory_allocated`` on a GPU. "working" = peak minus the memory in use once
@@ -9,18 +18,24 @@ the two feature matrices exist: the chunked k-NN working set, bounded by
 
     python benchmarks/bench_metrics.py                       # defaults below
     python benchmarks/bench_metrics.py --device cuda --pr-sizes 10000,50000 --pr-dim 4096
+    python benchmarks/bench_metrics.py --skip inception,pr --swd-sizes 512 --swd-sizes-res 64 \
+        --pggan-file /tmp/pggan-ref/sliced_wasserstein.py --swd-repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -112,6 +127,96 @@ def pr_child(n: int, dim: int, chunk: int, device: str) -> dict:
             "peak_mb": peak, "working_mb": peak - base, **out}
 
 
+def _swd_images(n: int, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """The benchmark's two uint8 [n, 3, res, res] sets (the same in every process)."""
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 256, (n, 3, res, res), dtype=np.uint8),
+            rng.integers(0, 256, (n, 3, res, res), dtype=np.uint8))
+
+
+def _pggan_swd(path: str, real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
+    """PGGAN's numpy functions on both sets (its minibatch size and RNG seed 1000)."""
+    spec = importlib.util.spec_from_file_location("pggan_sliced_wasserstein", path)
+    pg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pg)
+    res = real.shape[-1]
+    sizes = [res >> i for i in range(8) if res >> i >= 16]
+    batch = int(np.clip(8192 // res, 4, 256))
+    np.random.seed(1000)
+    finals = []
+    for images in (real, fake):
+        desc = [[] for _ in sizes]
+        for i in range(0, len(images), batch):
+            for lod, level in enumerate(pg.generate_laplacian_pyramid(images[i:i + batch],
+                                                                      len(sizes))):
+                desc[lod].append(pg.get_descriptors_for_minibatch(level, 7, 128))
+        finals.append([pg.finalize_descriptors(d) for d in desc])
+        del desc
+    out = {str(s): 1e3 * float(pg.sliced_wasserstein(a, b, 4, 128))
+           for s, a, b in zip(sizes, *finals)}
+    out["avg"] = float(np.mean(list(out.values())))
+    return out
+
+
+def swd_child(n: int, res: int, batch: int, device: str, pggan_file: str | None) -> dict:
+    """One end-to-end SWD run (called in a fresh process): pegan, or PGGAN's code if given."""
+    from pegan.metrics import swd
+
+    real, fake = _swd_images(n, res)
+    base = _reset_peak_rss()
+    t = time.perf_counter()
+    if pggan_file:
+        values = _pggan_swd(pggan_file, real, fake)
+    else:
+        acc = {r: swd.SWDDescriptors(res, 0, r, device) for r in ("real", "fake")}
+        for role, images in (("real", real), ("fake", fake)):
+            for i in range(0, n, batch):
+                acc[role].add(torch.from_numpy(images[i:i + batch]))
+        values = swd.swd_from_descriptors(acc["real"].finalize(), acc["fake"].finalize(),
+                                          acc["real"].sizes, 0, device)
+    dt = time.perf_counter() - t
+    peak = _peak_rss_mb()
+    return {"impl": "pggan" if pggan_file else "pegan", "n": n, "res": res, "seconds": dt,
+            "images_per_s": 2 * n / dt, "peak_mb": peak, "grown_mb": peak - base,
+            "load": os.getloadavg()[0], "values": values}
+
+
+def bench_swd_runs(n: int, res: int, batch: int, device: str, pggan_file: str | None,
+                   repeats: int, threads: int) -> list[dict]:
+    """`repeats` rounds of one fresh process per implementation, alternating."""
+    here = str(Path(__file__).resolve().parent)
+    rows = []
+    for _ in range(repeats):
+        for path in ([None, pggan_file] if pggan_file else [None]):
+            code = (f"import json, sys, torch; sys.path.insert(0, {here!r}); "
+                    f"import bench_metrics as b; {threads} and torch.set_num_threads({threads}); "
+                    f"print(json.dumps(b.swd_child({n}, {res}, {batch}, {device!r}, "
+                    f"{path!r})))")
+            res_ = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True)
+            rows.append(json.loads(res_.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def print_swd_runs(rows: list[dict]) -> None:
+    """Median seconds, images/s and peak RSS per implementation; pggan/pegan time ratio."""
+    med = {}
+    for impl in ("pegan", "pggan"):
+        mine = [r for r in rows if r["impl"] == impl]
+        if not mine:
+            continue
+        sec = statistics.median(r["seconds"] for r in mine)
+        med[impl] = sec
+        r0 = mine[0]
+        print(f"{impl:<6} {r0['n']:>6}+{r0['n']:<6} {r0['res']:>4}px {sec:>9.2f} "
+              f"{2 * r0['n'] / sec:>10.1f} {max(r['peak_mb'] for r in mine):>9.0f} "
+              f"{max(r['grown_mb'] for r in mine):>9.0f}  runs {len(mine)}, load "
+              f"{min(r['load'] for r in mine):.1f}-{max(r['load'] for r in mine):.1f}, avg "
+              f"{r0['values']['avg']:.4f}")
+    if len(med) == 2:
+        print(f"       PGGAN / pegan time (medians): {med['pggan'] / med['pegan']:.1f}x")
+
+
 def bench_pr(n: int, dim: int, chunk: int, device: str) -> dict:
     here = str(Path(__file__).resolve().parent)
     code = (f"import json, sys; sys.path.insert(0, {here!r}); import bench_metrics as b; "
@@ -129,6 +234,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--swd-images", type=int, default=256)
     p.add_argument("--swd-res", type=int, default=128)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--swd-sizes", default="512",
+                   help="comma list of images per set for the end-to-end SWD runs ('' skips)")
+    p.add_argument("--swd-sizes-res", type=int, default=64, help="their resolution")
+    p.add_argument("--swd-paper", action="store_true",
+                   help="also the paper's SWD16k: 16384 + 16384 images at 128 px (slow, ~10 GB)")
+    p.add_argument("--swd-repeats", type=int, default=3)
+    p.add_argument("--pggan-paper", action="store_true",
+                   help="with --swd-paper and --pggan-file, run PGGAN's code at 16384 too "
+                        "(about 15-20 GB)")
+    p.add_argument("--swd-batch", type=int, default=64, help="pegan's batch (evaluate's)")
+    p.add_argument("--pggan-file", default=None,
+                   help="PGGAN's metrics/sliced_wasserstein.py, outside this repo, for the ratio")
     p.add_argument("--pr-sizes", default="10000,50000")
     p.add_argument("--pr-dim", type=int, default=4096, help="feature size (VGG16 fc2: 4096)")
     p.add_argument("--pr-chunk", type=int, default=10000, help="row and column chunk")
@@ -149,6 +266,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{'throughput':<44} {'images':>7} {'seconds':>9} {'images/s':>10}")
         for r in rows:
             print(f"{r['what']:<44} {r['n']:>7} {r['seconds']:>9.2f} {r['images_per_s']:>10.1f}")
+
+    swd_cases = [(int(n), args.swd_sizes_res) for n in args.swd_sizes.split(",") if n]
+    if args.swd_paper:
+        swd_cases.append((16384, 128))
+    if "swd" not in skip and swd_cases:
+        print(f"\nSWD end to end, one process per run (peak/grown = RSS MB):\n"
+              f"{'impl':<6} {'images':>13} {'res':>6} {'seconds':>9} {'images/s':>10} "
+              f"{'peak MB':>9} {'grown MB':>9}")
+        for n, res in swd_cases:
+            paper = (n, res) == (16384, 128)
+            pggan = args.pggan_file if not paper or args.pggan_paper else None
+            print_swd_runs(bench_swd_runs(n, res, args.swd_batch, args.device, pggan,
+                                          1 if paper else args.swd_repeats, args.threads))
 
     if "pr" not in skip:
         print(f"\nP&R (k=3) on random features, dim {args.pr_dim}, chunk {args.pr_chunk} x "

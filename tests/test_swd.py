@@ -148,3 +148,70 @@ def test_values_do_not_depend_on_image_order(sets):
 def test_unequal_set_sizes_are_refused(sets):
     with pytest.raises(ValueError, match="equal size"):
         S.swd(sets["a"], sets["b"][:10])
+
+
+# ------------------------------------------ issue 18: the fast path computes the same numbers
+
+
+def test_matches_the_previous_implementation_on_fixed_images():
+    # values of pegan's torch implementation before issue 18 (conv pyramid, torch sort), on
+    # CPU with one thread; the numpy GEMM pyramid and sort differ only by float32 rounding
+    a, b = _textures(40, 11, res=48), _textures(40, 12, sigma=1.6, res=48)
+    before = {"48": 57.13568438342366, "24": 45.73249146053444, "avg": 51.43408792197905}
+    now = S.swd(a, b, seed=3, batch_size=16)
+    assert set(now) == set(before)
+    for key, value in before.items():
+        assert now[key] == pytest.approx(value, rel=1e-6)
+
+
+def test_slabs_projection_chunks_and_threads_do_not_change_values(sets, monkeypatch):
+    a, b = sets["a"], sets["b"]
+    ref = S.swd(a, b, seed=2)
+    monkeypatch.setattr(S, "SLAB_ROWS", 1000)               # many slabs, batches straddling
+    monkeypatch.setattr(S, "PROJECTION_BYTES", 4 * 48 * 128 * 5)   # 5 directions per GEMM
+    torch.set_num_threads(2)                                  # rows sorted on two threads
+    other = S.swd(a, b, seed=2, batch_size=5)
+    for key in ref:
+        assert other[key] == pytest.approx(ref[key], rel=1e-6)
+
+
+def test_cpu_pyramid_equals_the_torch_matmul_path():
+    images = _textures(3, 4, res=48)
+    cpu = S.laplacian_pyramid(images, 2)                     # numpy GEMMs, [H, N, C, W] inside
+    low = S.pyr_down(images.float())                         # torch matmuls (the GPU path)
+    band = images.float() - S.pyr_up(low, (48, 48))
+    torch.testing.assert_close(cpu[1], low, atol=1e-4, rtol=0)
+    torch.testing.assert_close(cpu[0], band, atol=1e-4, rtol=0)
+
+
+def _rss_mb(field: str) -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise OSError(field)
+
+
+def test_finalize_hands_over_standardised_float32_storage_without_copies():
+    images = _textures(600, 5)                              # 32 px: 2 levels of 76800 rows
+    try:
+        open("/proc/self/clear_refs", "w").write("5")       # reset the peak-RSS mark (Linux)
+        base = _rss_mb("VmRSS")
+    except OSError:
+        pytest.skip("needs Linux /proc peak-RSS reset")
+    acc = S.SWDDescriptors(32, seed=0, role="real")
+    for i in range(0, 600, 50):
+        acc.add(images[i:i + 50])
+    desc = acc.finalize()
+    grown = _rss_mb("VmHWM") - base
+    stored = sum(d.numel() * 4 for d in desc) / 2**20       # 2 x 76800 x 147 float32: 86 MB
+    assert [tuple(d.shape) for d in desc] == [(600 * 128, 147)] * 2
+    assert all(d.dtype == torch.float32 for d in desc)
+    # descriptors + one 38.5 MB slab while a level's slabs are joined + one batch; the
+    # previous implementation held raw, concatenated and standardised copies (about 3x)
+    assert grown < stored + S.SLAB_ROWS * 147 * 4 / 2**20 + 30
+    per_channel = desc[0].view(-1, 3, 49).transpose(0, 1).reshape(3, -1)
+    torch.testing.assert_close(per_channel.mean(1), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(per_channel.std(1, unbiased=False), torch.ones(3), atol=1e-4,
+                               rtol=0)
+    with pytest.raises(ValueError, match="already"):
+        acc.finalize()
