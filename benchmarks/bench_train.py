@@ -7,7 +7,7 @@ and the MS-PIE config-f at 256/384/512.
 Each row times `--iters` iterations after `--warmup` ones (the average includes one lazy R1 step
 per 16 iterations and one path-length step per 4, as in training), with random real batches.
 
-    python benchmarks/bench_train.py [--iters 16] [--threads 1]
+    python benchmarks/bench_train.py [--iters 16] [--threads 1] [--only all|cpu|cuda]
 """
 
 from __future__ import annotations
@@ -53,15 +53,20 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--only", choices=("all", "cpu", "cuda"), default="all",
+                        help="rows to run: the CPU smoke rows, the CUDA paper rows (256-px C2 "
+                             "and MS-PIE config-f, per-GPU batch 3), or both (CUDA when present)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.only == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench_train: error: --only cuda, but torch sees no CUDA GPU")
     cfg = pconfig.load()
     rows = []
-    for name in CPU_EXPERIMENTS:
+    for name in CPU_EXPERIMENTS if args.only != "cuda" else []:
         rows.append(bench(pconfig.resolve(cfg, name, "smoke"), torch.device("cpu"),
                           args.iters, args.warmup))
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and args.only != "cpu":
         for name in CUDA_EXPERIMENTS:
             spec = pconfig.resolve(cfg, name, "paper")
             spec = dataclasses.replace(spec, batch=3)            # one GPU of the b3x8 runs

@@ -67,9 +67,17 @@ def add_validate_args(p):
 
 
 def run_validate(args) -> int:
+    """The schema, the cross-references, and the weight files the selected preset's metric
+    protocol needs (the paper's VGG16, an Inception per FID mode): one line when one is
+    missing, before any job is started."""
+    from pegan import config as pconfig
+
     cfg = _load(args)
+    pconfig.check_weights(cfg)
+    settings = pconfig.metric_settings(cfg)
     print(f"config OK: {len(cfg['experiments'])} experiments, {len(cfg['tables'])} tables, "
-          f"presets {', '.join(cfg['presets'])} (selected: {cfg['preset']})")
+          f"presets {', '.join(cfg['presets'])} (selected: {cfg['preset']}; FID "
+          f"{settings['fid_mode']}, P&R {settings['pr_network']})")
     return 0
 
 

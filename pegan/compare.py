@@ -6,14 +6,20 @@ tolerance ``max(abs, rel * |reported|)`` of the metric (config ``tolerances``) a
 * ``within`` / ``outside`` the tolerance,
 * ``missing`` (no reproduced value), ``no reference`` (the paper prints none).
 
-Independently, ``comparable`` says whether both sides used the same protocol; the notes name
-every difference (preset not ``paper``, Inception vs VGG16 features for P&R, clean vs legacy
-FID, sample counts). A ``regression`` is a comparable cell outside its tolerance in the worse
-direction.
+Independently, ``comparable`` says whether both sides used the same protocol
+(``results/reported/protocols.yaml``); the notes name every difference (preset not
+``paper``, Inception vs VGG16 features for P&R, clean vs legacy FID, sample counts, k). The
+``paper`` preset measures each reported column with the reported protocol, so its cells are
+comparable; a column pegan adds to a paper table (``fid_clean``) has ``no reference``. A
+``regression`` is a comparable cell outside its tolerance in the worse direction.
 
-Claims (config ``claims``) are checked on the reproduced means and, as a check of how the
-claim is encoded, on the reported numbers: ``held`` / ``not held`` / ``not comparable``
-(a value missing). With several seeds, the 95% t-interval of the difference is given.
+Claims (config ``claims``): the reproduction's verdict is the one of ``pegan claims`` (its
+claims CSV, ``--claims-csv``: Welch tests across seeds, Holm-corrected over the tested claims),
+so "held" means the same thing in claims.md and here; a claim the CSV does not list is
+``not tested``, and without a CSV every claim is (the report says so). Beside it, the mean
+margin of the reproduced table (descriptive) and, as a check of how the claim is encoded, the
+direction on the reported numbers: ``consistent`` / ``inconsistent`` / ``not comparable`` (a
+value missing).
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -57,17 +62,22 @@ class CellResult:
     notes: list[str] = field(default_factory=list)
 
 
+NOT_TESTED = "not tested"
+
+
 @dataclass
 class ClaimResult:
     id: str
     text: str
     table: str
     column: str
-    reproduced: str          # held | not held | not comparable
-    reported: str
-    margin: float            # worse - better in "lower is better" orientation (>0: held)
-    ci95: tuple[float, float] | None
+    reproduced: str          # `pegan claims` verdict (Holm-corrected) | not tested
+    reported: str            # paper's numbers: consistent | inconsistent | not comparable
+    margin: float            # mean margin, worse - better in "lower is better" orientation
     detail: str
+    reproduced_raw: str = NOT_TESTED     # `pegan claims` verdict before the correction
+    p: float = math.nan                  # the claim's p (claimed direction), raw
+    p_holm: float = math.nan             # ... Holm-adjusted
 
 
 # ------------------------------------------------------------------------- protocols
@@ -95,10 +105,13 @@ def protocol_notes(metric: str, reported: Mapping | None, reproduced: Mapping | 
     if metric in ("fid", "kid") and reported.get("mode") and reproduced.get("mode") \
             and reported["mode"] != reproduced["mode"]:
         notes.append(f"FID mode {reproduced['mode']} vs reported {reported['mode']}")
-    for key in ("num_fake", "num_real"):
+    for key in ("num_fake", "num_real", "k"):
         if reported.get(key) and reproduced.get(key) and int(reported[key]) != int(reproduced[key]):
             notes.append(f"{key} {reproduced[key]} vs reported {reported[key]}")
     return notes
+
+
+PEGAN_ONLY = "pegan-only column (the paper reports no number)"
 
 
 def _same_network(a: str, b: str) -> bool:
@@ -136,7 +149,12 @@ def compare_table(config: Mapping, table: str, reproduced: pd.DataFrame, provena
             n = len(cell_prov.get("per_seed", {})) if cell_prov else (0 if math.isnan(ours) else 1)
             ours_protocol = _metric_protocol(cell_prov.get("protocol") if cell_prov else None, metric)
             rep_protocol = (reported_protocol or {}).get(metric)
-            notes = protocol_notes(metric, rep_protocol, ours_protocol, preset)
+            if len(reported.columns) and key not in reported.columns:
+                # a column pegan adds to a paper table (the clean FID beside the legacy one):
+                # nothing to compare, so no protocol to flag
+                notes = [PEGAN_ONLY]
+            else:
+                notes = protocol_notes(metric, rep_protocol, ours_protocol, preset)
             delta = ours - rep
             rel = delta / abs(rep) if rep and not math.isnan(rep) else math.nan
             tol = _tolerance(config.get("tolerances", {}), metric, rep)
@@ -182,29 +200,51 @@ def _pair_margin(metric: str, better: float, worse: float) -> float:
     return _oriented(metric, worse) - _oriented(metric, better)
 
 
-def _claim_verdict(metric: str, pairs: list[tuple[float, float]],
-                   margin_rel: float = 0.0) -> tuple[str, float]:
-    """pairs of (better, worse) values; held if every pair has a positive margin. With
-    `margin_rel` (non-inferiority), `better` may be worse than `worse` by up to
-    margin_rel * |worse|."""
+def _direction(metric: str, pairs: list[tuple[float, float]],
+               margin_rel: float = 0.0) -> tuple[str, float]:
+    """Direction of single values (the paper's numbers), pairs of (better, worse):
+    consistent with the claim if every pair has a positive margin. With `margin_rel`
+    (non-inferiority), `better` may be worse than `worse` by up to margin_rel * |worse|.
+    A description of numbers, not a test: the verdict on the reproduction is `pegan claims`'."""
     if any(math.isnan(b) or math.isnan(w) for b, w in pairs):
         return "not comparable", math.nan
     margin = min(_pair_margin(metric, b, w) + margin_rel * abs(w) for b, w in pairs)
-    return ("held" if margin > 0 else "not held"), margin
+    return ("consistent" if margin > 0 else "inconsistent"), margin
 
 
-def _t_interval(diffs: Sequence[float]) -> tuple[float, float] | None:
-    if len(diffs) < 2:
+def read_claim_stats(path: str | Path | None) -> pd.DataFrame | None:
+    """The claims CSV of `pegan claims` (None: no file given; an empty file: no claim)."""
+    if not path:
         return None
-    from scipy import stats
+    if not Path(path).is_file():
+        raise PeganError(f"--claims-csv {path} not found: run `pegan claims` first")
+    try:
+        return pd.read_csv(path, dtype={"winner": str, "other": str})
+    except pd.errors.EmptyDataError:      # an empty file: no claim was tested
+        return pd.DataFrame({"claim": pd.Series(dtype=str)})
 
-    mean, sem = float(np.mean(diffs)), float(np.std(diffs, ddof=1) / math.sqrt(len(diffs)))
-    half = float(stats.t.ppf(0.975, len(diffs) - 1)) * sem
-    return (mean - half, mean + half)
+
+def claim_verdicts(claim_stats: pd.DataFrame | None) -> dict[str, dict]:
+    """{claim id: {verdict, raw, p, p_holm}} from a claims CSV (one row per pair)."""
+    if claim_stats is None or not len(claim_stats):
+        return {}
+    out = {}
+    for claim, group in claim_stats.groupby("claim", sort=False):
+        first = group.iloc[0]
+        get = lambda key, default=math.nan: first[key] if key in group.columns else default  # noqa: E731
+        out[str(claim)] = {"verdict": str(first["claim_verdict"]),
+                           # a CSV of an older pegan has no correction: its verdict is raw
+                           "raw": str(get("claim_verdict_raw", first["claim_verdict"])),
+                           "p": float(get("claim_p")), "p_holm": float(get("claim_p_holm"))}
+    return out
 
 
 def check_claims(config: Mapping, reproduced: Mapping[str, tuple[pd.DataFrame, dict]],
-                 reported: Mapping[str, pd.DataFrame]) -> list[ClaimResult]:
+                 reported: Mapping[str, pd.DataFrame],
+                 claim_stats: pd.DataFrame | None = None) -> list[ClaimResult]:
+    """Every claim of the config: the `pegan claims` verdict (`claim_stats`, its CSV), the
+    reproduced mean margin and the direction on the reported numbers."""
+    tested = claim_verdicts(claim_stats)
     out = []
     for claim in config.get("claims", []):
         table, key = claim["table"], claim["column"]
@@ -227,18 +267,14 @@ def check_claims(config: Mapping, reproduced: Mapping[str, tuple[pd.DataFrame, d
             return [(_get(indexed, b, key), _get(indexed, w, key)) for b, w in ids]
 
         margin_rel = float(claim.get("margin", 0.0))
-        ours, margin = _claim_verdict(metric, values(repro_frame, pairs_ids), margin_rel)
-        theirs, _ = _claim_verdict(metric, values(rep_frame, pairs_ids), margin_rel)
-        ci = None
-        if len(pairs_ids) == 1 and prov:
-            b, w = pairs_ids[0]
-            seeds_b = prov.get("cells", {}).get(b, {}).get(key, {}).get("per_seed", {})
-            seeds_w = prov.get("cells", {}).get(w, {}).get(key, {}).get("per_seed", {})
-            common = sorted(set(seeds_b) & set(seeds_w))
-            ci = _t_interval([_pair_margin(metric, seeds_b[s], seeds_w[s])
-                              + margin_rel * abs(seeds_w[s]) for s in common])
+        _, margin = _direction(metric, values(repro_frame, pairs_ids), margin_rel)
+        theirs, _ = _direction(metric, values(rep_frame, pairs_ids), margin_rel)
         detail = ", ".join(f"{b} vs {w}" for b, w in pairs_ids)
-        out.append(ClaimResult(claim["id"], claim["text"], table, key, ours, theirs, margin, ci, detail))
+        test = tested.get(claim["id"], {})
+        out.append(ClaimResult(claim["id"], claim["text"], table, key,
+                               test.get("verdict", NOT_TESTED), theirs, margin, detail,
+                               test.get("raw", NOT_TESTED), test.get("p", math.nan),
+                               test.get("p_holm", math.nan)))
     return out
 
 
@@ -254,16 +290,27 @@ def render_markdown(preset: str, cells: list[CellResult], claims: list[ClaimResu
     counts = pd.Series([c.verdict for c in cells]).value_counts().to_dict() if cells else {}
     comparable = sum(c.comparable for c in cells)
     regressions = sum(c.regression for c in cells)
-    held = sum(c.reproduced == "held" for c in claims)
+    tested = [c for c in claims if c.reproduced != NOT_TESTED]
+    consistent = (f"{sum(c.reported == 'consistent' for c in claims)}/{len(claims)} are "
+                  "consistent with the reported numbers.")
+    if claim_stats is None:
+        claims_line = ("**Claims:** not judged here: no claims CSV of `pegan claims` was given "
+                       "(`--claims-csv`), so every claim is 'not tested'; the margins are mean "
+                       f"differences only. {consistent}")
+    else:
+        claims_line = (
+            f"**Claims** (verdicts of `pegan claims`, Holm-corrected over the {len(tested)} "
+            f"tested): {sum(c.reproduced == 'held' for c in tested)}/{len(tested)} held "
+            f"(uncorrected {sum(c.reproduced_raw == 'held' for c in tested)}), "
+            f"{sum(c.reproduced == 'not held' for c in tested)} not held, "
+            f"{sum(c.reproduced == 'inconclusive' for c in tested)} inconclusive; "
+            f"{len(claims) - len(tested)} not tested at this preset. {consistent}")
     lines = [
         f"# pegan: reported vs reproduced ({preset} preset)",
         "",
         f"**Cells:** {len(cells)} — " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
         + f"; {comparable} with the paper's protocol; {regressions} regressions.",
-        f"**Claims:** {held}/{len(claims)} held in the reproduction "
-        f"({sum(c.reproduced == 'not held' for c in claims)} not held, "
-        f"{sum(c.reproduced == 'not comparable' for c in claims)} not comparable); "
-        f"{sum(c.reported == 'held' for c in claims)}/{len(claims)} hold in the reported numbers.",
+        claims_line,
         "",
     ]
     if preset != "paper":
@@ -271,12 +318,12 @@ def render_markdown(preset: str, cells: list[CellResult], claims: list[ClaimResu
                   "numbers are not comparable with the paper's; deltas are shown for completeness.",
                   ""]
     lines += ["## Claims", "",
-              "| claim | table | column | reproduced | margin | 95% CI | reported |",
-              "|---|---|---|---|---|---|---|"]
+              "| claim | table | column | reproduced (pegan claims) | uncorrected | p | p (Holm) "
+              "| mean margin | reported numbers |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for c in claims:
-        ci = "—" if c.ci95 is None else f"[{c.ci95[0]:.3f}, {c.ci95[1]:.3f}]"
-        lines.append(f"| {c.text} | {c.table} | {c.column} | {c.reproduced} | {_fmt(c.margin)} "
-                     f"| {ci} | {c.reported} |")
+        lines.append(f"| {c.text} | {c.table} | {c.column} | {c.reproduced} | {c.reproduced_raw} "
+                     f"| {_fmt(c.p)} | {_fmt(c.p_holm)} | {_fmt(c.margin)} | {c.reported} |")
     if claim_stats is not None and len(claim_stats):
         lines += ["", "## Claims across seeds (`pegan claims`, see claims.md)", "",
                   "| finding | claim | verdict | pairs (winner vs other: p, Hedges' g) |",
@@ -307,7 +354,8 @@ def render_markdown(preset: str, cells: list[CellResult], claims: list[ClaimResu
 
 
 def compare(config: Mapping, table_files: Sequence[str | Path], preset: str,
-            reported_protocols: Mapping | None = None) -> tuple[list[CellResult], list[ClaimResult]]:
+            reported_protocols: Mapping | None = None,
+            claim_stats: pd.DataFrame | None = None) -> tuple[list[CellResult], list[ClaimResult]]:
     reproduced = {}
     for path in table_files:
         name = Path(path).stem
@@ -326,7 +374,7 @@ def compare(config: Mapping, table_files: Sequence[str | Path], preset: str,
             raise PeganError(f"reported numbers {rep_path} not found (tables.{name}.reported)")
         reported[name] = pd.read_csv(rep_path, dtype={"row": str})
         cells += compare_table(config, name, frame, prov, reported[name], protocols.get(name), preset)
-    return cells, check_claims(config, reproduced, reported)
+    return cells, check_claims(config, reproduced, reported, claim_stats)
 
 
 def write_outputs(cells: list[CellResult], claims: list[ClaimResult], preset: str,
@@ -336,8 +384,7 @@ def write_outputs(cells: list[CellResult], claims: list[ClaimResult], preset: st
     if csv_path:
         frame = pd.DataFrame([{**asdict(c), "notes": "; ".join(c.notes)} for c in cells])
         io.write_text(csv_path, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-        claims_frame = pd.DataFrame([{**asdict(c), "ci95": "" if c.ci95 is None else
-                                      f"{c.ci95[0]:.6g},{c.ci95[1]:.6g}"} for c in claims])
+        claims_frame = pd.DataFrame([asdict(c) for c in claims])
         io.write_text(Path(csv_path).with_name(Path(csv_path).stem + "-claims.csv"),
                       claims_frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
 
@@ -364,7 +411,8 @@ def add_args(p) -> None:
     p.add_argument("--protocols", default=None,
                    help="protocols of the reported numbers (default: results/reported/protocols.yaml)")
     p.add_argument("--claims-csv", default=None,
-                   help="claims.csv written by `pegan claims`: adds the per-seed tests")
+                   help="claims.csv written by `pegan claims`: the claims' verdicts (Holm-"
+                        "corrected tests across seeds); without it no claim is judged")
     p.add_argument("--fail-on", choices=FAIL_MODES, default="never",
                    help="exit 1 on: a regression (comparable cell outside tolerance, worse), any "
                         "comparable cell outside tolerance, or a claim not held")
@@ -376,19 +424,15 @@ def run(args) -> int:
     cfg = pconfig.load(args.config, {"preset": args.preset} if args.preset else None)
     preset = args.preset or cfg["preset"]
     protocols = load_reported_protocols(args.protocols) if args.protocols else None
-    cells, claims = compare(cfg, args.tables, preset, protocols)
+    claim_stats = read_claim_stats(args.claims_csv)
+    cells, claims = compare(cfg, args.tables, preset, protocols, claim_stats)
     titles = {name: t["title"].split(":")[0] for name, t in cfg["tables"].items()}
-    claim_stats = None
-    if args.claims_csv:
-        if not Path(args.claims_csv).is_file():
-            raise PeganError(f"--claims-csv {args.claims_csv} not found: run `pegan claims` first")
-        try:
-            claim_stats = pd.read_csv(args.claims_csv, dtype={"winner": str, "other": str})
-        except pd.errors.EmptyDataError:  # an empty file: no claim was tested
-            claim_stats = None
     write_outputs(cells, claims, preset, titles, args.out, args.csv, claim_stats)
     status = exit_status(cells, claims, args.fail_on)
-    held = sum(c.reproduced == "held" for c in claims)
+    tested = [c for c in claims if c.reproduced != NOT_TESTED]
+    verdicts = (f"claims held {sum(c.reproduced == 'held' for c in tested)}/{len(tested)} tested "
+                "(pegan claims, Holm-corrected)" if claim_stats is not None else
+                "claims not judged (no --claims-csv)")
     print(f"comparison: {len(cells)} cells, {sum(c.comparable for c in cells)} comparable, "
-          f"{sum(c.regression for c in cells)} regressions; claims held {held}/{len(claims)} -> {args.out}")
+          f"{sum(c.regression for c in cells)} regressions; {verdicts} -> {args.out}")
     return status

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from pegan import encodings
 from pegan.device import DEVICES
 from pegan.errors import ConfigError
 from pegan.metrics import registry as metric_registry
+from pegan.metrics.fid import inception_path_for
 from pegan.models import FAMILIES as _FAMILY_MODULES
 from pegan.nn.padding import SINGAN_PADDINGS, UPSAMPLE_KINDS, padded_head_size, padding_values
 
@@ -139,6 +141,11 @@ def load_schema() -> dict:
     props["metrics"]["properties"] = {
         s.name: {**s.schema, "default": s.default, "description": s.description}
         for s in metric_registry.settings().values()}
+    # a preset's `metrics:` overrides the global section key by key: same keys, no defaults
+    # (a default there would hide the global value)
+    defs["preset"]["properties"]["metrics"]["properties"] = {
+        s.name: {**s.schema, "description": s.description}
+        for s in metric_registry.settings().values()}
     return schema
 
 
@@ -218,6 +225,21 @@ def validate(config: Mapping) -> dict:
     errors = check(config)
     if errors:
         raise ConfigError(_join(errors))
+    return _preset_columns(config)
+
+
+def _preset_columns(config: dict) -> dict:
+    """Drop the table columns whose `presets` exclude the selected preset (the clean-FID
+    column only `paper` has), so tables, plan, compare and figures all see one column list."""
+    preset = config["preset"]
+    for table in config["tables"].values():
+        dropped = {c["key"] for c in table["columns"] if preset not in c.get("presets", [preset])}
+        if not dropped:
+            continue
+        table["columns"] = [c for c in table["columns"] if c["key"] not in dropped]
+        for row in table["rows"]:
+            if "skip" in row:
+                row["skip"] = [key for key in row["skip"] if key not in dropped]
     return config
 
 
@@ -346,6 +368,11 @@ def check(config: Mapping) -> list[str]:
     for tname, table in tables.items():
         where = f"tables.{tname}"
         keys = [c["key"] for c in table["columns"]]
+        for i, col in enumerate(table["columns"]):
+            for name in col.get("presets", []):
+                if name not in presets:
+                    errors.append(f"{where}.columns[{i}].presets: {name!r} is not a preset "
+                                  f"(choose {', '.join(presets)})")
         for dup in sorted({k for k in keys if keys.count(k) > 1}):
             errors.append(f"{where}.columns: duplicate key {dup!r}")
         ids = [str(r["id"]) for r in table["rows"]]
@@ -398,6 +425,97 @@ def check(config: Mapping) -> list[str]:
             if cid not in ids:
                 errors.append(f"presets.{pname}.claims: {cid!r} is not a claim id")
     return errors
+
+
+# ------------------------------------------------------------------- metric settings
+
+# The paper protocol's VGG16 (precision/recall): NVIDIA's TorchScript, the URL of
+# stylegan2-ada-pytorch's metrics/precision_recall.py (NVlabs/stylegan2-ada-pytorch@d72cc7d).
+VGG16_FILE = "vgg16.pt"
+VGG16_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/vgg16.pt"
+
+
+def metric_settings(config: Mapping, preset: str | None = None) -> dict:
+    """The effective metric settings of `preset` (default: the config's): the registered
+    defaults, then the global `metrics:` section, then the preset's own `metrics:`.
+
+    This is the one place that resolves them: the workflow passes the result to every
+    `pegan evaluate` and `pegan real-features` job, `pegan validate` checks its weight files.
+    """
+    preset = preset or config["preset"]
+    if preset not in config["presets"]:
+        raise ConfigError(f"preset: {preset!r} is not a preset (choose {', '.join(config['presets'])})")
+    out = metric_registry.default_settings()
+    out.update(config.get("metrics") or {})
+    out.update(config["presets"][preset].get("metrics") or {})
+    return out
+
+
+def _setting_key(config: Mapping, preset: str, name: str) -> str:
+    """Dotted config key a metric setting of `preset` comes from (for error messages)."""
+    if name in (config["presets"][preset].get("metrics") or {}):
+        return f"presets.{preset}.metrics.{name}"
+    return f"metrics.{name}"
+
+
+def inception_modes(config: Mapping, preset: str | None = None) -> list[str]:
+    """FID modes whose Inception pass the preset's tables read (fid_mode first)."""
+    from pegan.evaluate import feature_modes
+
+    preset = preset or config["preset"]
+    settings = metric_settings(config, preset)
+    metrics = {metric_registry.owner(col["metric"]).name
+               for table in config["tables"].values() for col in table["columns"]
+               if preset in col.get("presets", [preset])}
+    return feature_modes(sorted(metrics) or "fid", settings)
+
+
+def missing_weights(config: Mapping, preset: str | None = None) -> list[str]:
+    """One line per weight file the preset's metric protocol needs and cannot find here,
+    naming the file, the config key and where it comes from (pegan never downloads)."""
+    from pegan.metrics import inception
+
+    preset = preset or config["preset"]
+    settings = metric_settings(config, preset)
+    problems = []
+    if settings.get("pr_network") == "vgg16":
+        key = _setting_key(config, preset, "vgg16_path")
+        path = settings.get("vgg16_path")
+        where = (f"NVIDIA's VGG16 TorchScript {VGG16_FILE} ({VGG16_URL}, the file "
+                 "stylegan2-ada-pytorch's precision/recall downloads)")
+        if not path:
+            problems.append(f"{key}: pr_network vgg16 needs {where}; set it to the file's path")
+        elif not Path(path).expanduser().is_file():
+            problems.append(f"{key}: {path} not found: precision/recall with pr_network vgg16 "
+                            f"needs {where}; download it to {path}")
+    for mode in inception_modes(config, preset):
+        path = inception_path_for(settings, mode)
+        if path:
+            if not Path(path).expanduser().exists():
+                problems.append(f"{_setting_key(config, preset, 'inception_path')}: {path} not "
+                                f"found: {inception.missing_message(mode)}")
+            continue
+        env = os.environ.get(inception.ENV_VAR)
+        if env:
+            if not Path(env).expanduser().exists():
+                problems.append(f"${inception.ENV_VAR}: {env} not found: "
+                                f"{inception.missing_message(mode)}")
+            continue
+        candidates = [inception.cleanfid_cache(), inception.fid_helper_file()]
+        if mode == "legacy_pytorch":
+            candidates.insert(0, inception.torch_hub_file())
+        if not any(c is not None and c.is_file() for c in candidates):
+            problems.append(inception.missing_message(mode))
+    return problems
+
+
+def check_weights(config: Mapping, preset: str | None = None) -> None:
+    """Raise a one-line ConfigError when a weight file of the preset's metric protocol is
+    missing (``pegan validate``, and the workflow before its first job)."""
+    problems = missing_weights(config, preset)
+    if problems:
+        preset = preset or config["preset"]
+        raise ConfigError(f"preset {preset}: missing metric weights: " + "; ".join(problems))
 
 
 # ------------------------------------------------------------------------- resolution

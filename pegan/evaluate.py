@@ -1,8 +1,9 @@
 """Evaluate a generator snapshot (or a folder/zip of images) at one scale against a dataset.
 
-One seeded pass generates the fakes; one Inception pass over them serves FID, KID and (with
-the Inception network) precision/recall; SWD reads the same uint8 images. The result is one
-JSON file: ``values`` and the ``protocol`` that produced them.
+One seeded pass generates the fakes; one Inception pass per FID mode over them serves FID, KID
+and (with the Inception network) precision/recall, plus the clean-FID column beside a legacy
+FID (``fidclean``: a second pass, in clean mode, over the same fakes); SWD reads the same uint8
+images. The result is one JSON file: ``values`` and the ``protocol`` that produced them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from pegan.device import resolve_device
 from pegan.errors import PeganError
 from pegan.io import write_json
 from pegan.metrics import registry
-from pegan.metrics.fid import FeatureExtractor, frechet_distance_to_stats
+from pegan.metrics.fid import (FeatureExtractor, frechet_distance_to_stats,
+                              inception_path_for)
 from pegan.metrics.images import ImageSet, is_image_set
-from pegan.metrics.real_features import RealFeatures, compute_real_features, load_real_features
+from pegan.metrics.real_features import (RealFeatures, check_resolution, compute_real_features,
+                                         load_real_features)
 from pegan.metrics.registry import parse_metric_set
 from pegan.seeding import stream_seed
 
@@ -154,7 +157,10 @@ def extractor_for(rf: RealFeatures, inception_path: str | None = None,
     """
     recorded = rf.meta.get("network", {})
     path, origin = inception_path, "config"
-    if path is None and recorded.get("file") and Path(recorded["file"]).is_file():
+    # a TorchScript ported into pytorch-fid's network (legacy FID without pytorch-fid's .pth)
+    # is found again by the default order, which alone ports a TorchScript
+    if path is None and recorded.get("file") and Path(recorded["file"]).is_file() \
+            and recorded.get("kind") != "pytorch-fid-port":
         path, origin = recorded["file"], "real features file"
     extractor = FeatureExtractor(rf.mode, path, device, batch_size, origin)
     if recorded.get("sha256") and extractor.source.sha256 != recorded["sha256"]:
@@ -223,7 +229,7 @@ class ImageSource:
             yield batch
 
 
-def metric_settings(settings: Mapping | None) -> dict:
+def checked_settings(settings: Mapping | None) -> dict:
     """config.yaml's `metrics:` section over the registered defaults; unknown keys are
     logged and dropped, a value outside a setting's allowed values is an error."""
     registered = registry.settings()
@@ -274,17 +280,64 @@ class InceptionPass:
     record: dict          # network and mode, recorded with every metric that reads it
 
 
+def feature_pass_key(name: str, settings: Mapping) -> str:
+    """The shared pass a metric's feature-pass name stands for: ``inception`` is the pass in
+    the configured ``fid_mode`` (``inception:<fid_mode>``), ``inception:<mode>`` a pass in
+    that mode; two names with one key share one pass over the fakes."""
+    if name == "inception":
+        return f"inception:{settings['fid_mode']}"
+    return name
+
+
+def _pass_mode(key: str) -> str | None:
+    kind, _, mode = key.partition(":")
+    return mode if kind == "inception" else None
+
+
+def feature_modes(metrics: str | list[str], settings: Mapping | None) -> list[str]:
+    """FID modes of the Inception passes a metric set reads (the real-features files an
+    evaluation job needs, one per mode), the configured ``fid_mode`` first."""
+    cfg = checked_settings(settings)
+    modes = []
+    for name in parse_metric_set(metrics):
+        passed = registry.get(name).feature_pass(cfg)
+        mode = _pass_mode(feature_pass_key(passed, cfg)) if passed else None
+        if mode and mode not in modes:
+            modes.append(mode)
+    return sorted(modes, key=lambda m: m != cfg["fid_mode"])
+
+
+def _paths(real_features) -> list[str]:
+    if real_features is None or isinstance(real_features, (str, Path)):
+        real_features = [real_features]
+    return [str(p) for p in real_features if p]
+
+
 class EvaluationContext:
     """What a metric's accumulator may read: the evaluation's settings and the shared
-    resources (real images, the Inception pass, the VGG16 network), built once."""
+    resources (real images, one Inception pass per FID mode, the VGG16 network), built once.
+
+    `real_features`: cached real-features files (one path or several); each records its FID
+    mode, and the Inception pass of a mode reads the file of that mode.
+
+    `base_resolution`: the snapshot's base resolution (its spec's ``resolution``), which
+    ``fid_real_resolution: base`` asks the primary pass's real statistics to have; None for a
+    set of images (the check is skipped).
+    """
+
+    # The snapshot's generator (eval mode, on `device`) for metrics that re-render it
+    # (equivariance); None when the fakes are a set of images. Set by `evaluate`.
+    generator: torch.nn.Module | None = None
 
     def __init__(self, *, scale: int, seed: int, device: torch.device, batch_size: int,
-                 real: str | Path, real_features: str | Path | None, settings: dict,
-                 feature_counts: Mapping[str, int]) -> None:
+                 real: str | Path, real_features: str | Path | list | None, settings: dict,
+                 feature_counts: Mapping[str, int], base_resolution: int | None = None) -> None:
         self.scale, self.seed, self.device = int(scale), int(seed), device
-        self.batch_size, self.real, self.real_features = int(batch_size), real, real_features
+        self.base_resolution = None if base_resolution is None else int(base_resolution)
+        self.batch_size, self.real = int(batch_size), real
+        self.real_features = _paths(real_features)
         self.settings, self.feature_counts = settings, dict(feature_counts)
-        self._inception: InceptionPass | None = None
+        self._inception: dict[str, InceptionPass] = {}
         self._vgg16: torch.nn.Module | None = None
 
     def real_batches(self, num: int) -> Iterator[torch.Tensor]:
@@ -296,34 +349,64 @@ class EvaluationContext:
                              f"at {self.scale} px; use the dataset prepared at that size")
         return images.batches(self.batch_size)
 
-    def inception(self) -> InceptionPass:
-        """Real Inception features (the cached file, or computed now for as many reals as
-        the metrics read) and the matching extractor for the fakes."""
-        if self._inception is None:
-            cfg = self.settings
-            if self.real_features:
-                rf = load_real_features(self.real_features)
-            else:
-                log.info("no cached real features: computing them from %s", self.real)
-                rf = compute_real_features(self.real, mode=cfg["fid_mode"],
-                                           num=self.feature_counts["inception"],
-                                           inception_path=cfg["inception_path"],
-                                           device=self.device, batch_size=self.batch_size)
-            if rf.mode != cfg["fid_mode"]:
-                raise PeganError(f"real features {self.real_features} use FID mode {rf.mode!r}, "
-                                 f"the metric settings ask for {cfg['fid_mode']!r}; recompute them")
-            if rf.meta.get("resolution") not in (None, self.scale):
-                raise PeganError(f"real features {self.real_features} are at "
-                                 f"{rf.meta['resolution']} px, the evaluation is at {self.scale} px")
-            extractor = extractor_for(rf, cfg["inception_path"], self.device, self.batch_size)
+    def _real_features_for(self, mode: str) -> RealFeatures | None:
+        """The given real-features file of `mode`; None when none was given (computed now).
+        A missing file of the configured mode is an error; another mode's pass (the clean
+        column) computes its reals from the dataset when no file of its mode was given."""
+        if not self.real_features:
+            return None
+        loaded = [cached_real_features(p) for p in self.real_features]
+        same_mode = [rf for rf in loaded if rf.mode == mode]
+        if mode != self.settings["fid_mode"]:
+            return same_mode[0] if same_mode else None
+        if not same_mode:
+            given = ", ".join(f"{p} ({rf.mode})" for p, rf in zip(self.real_features, loaded))
+            raise PeganError(f"real features {given} use another FID mode than {mode!r}, which "
+                             "the metric settings ask for; recompute them")
+        # the primary pass's reals must also be resized as fid_real_protocol says
+        want = self.settings.get("fid_real_protocol", "pegan")
+        for rf in same_mode:
+            if rf.protocol == want:
+                return rf
+        rf = same_mode[0]
+        raise PeganError(f"real features {rf.path} were made with protocol {rf.protocol!r}, "
+                         f"fid_real_protocol asks for {want!r}; recompute them with `pegan "
+                         f"real-features --mode {mode} --protocol {want}`")
+
+    def inception(self, mode: str | None = None) -> InceptionPass:
+        """The Inception pass in `mode` (default: the configured ``fid_mode``): real features
+        (the cached file of that mode, or computed now for as many reals as the metrics read)
+        and the matching extractor for the fakes."""
+        cfg = self.settings
+        mode = mode or cfg["fid_mode"]
+        if mode not in self._inception:
+            inception_path = inception_path_for(cfg, mode)
+            primary = mode == cfg["fid_mode"]
+            # fid_real_protocol / fid_real_resolution choose the primary pass's reals only
+            # (the clean column's are pegan's, at the evaluation scale)
+            protocol = cfg.get("fid_real_protocol", "pegan") if primary else "pegan"
+            resolution = cfg.get("fid_real_resolution") if primary else None
+            rf = self._real_features_for(mode)
+            if rf is None:
+                log.info("no cached real features in mode %s: computing them from %s", mode,
+                         self.real)
+                num = self.feature_counts.get(f"inception:{mode}") or max(
+                    self.feature_counts.values(), default=2)
+                rf = compute_real_features(self.real, mode=mode, num=num,
+                                           inception_path=inception_path,
+                                           device=self.device, batch_size=self.batch_size,
+                                           protocol=protocol)
+            check_resolution(rf, self.scale, resolution, base=self.base_resolution)
+            extractor = extractor_for(rf, inception_path, self.device, self.batch_size)
             record = {"network": network_name(extractor),
                       "network_file": str(extractor.source.path),
                       "network_sha256": extractor.source.sha256, "mode": rf.mode,
-                      "real_features": None if self.real_features is None
-                      else str(self.real_features),
-                      "real_features_network_sha256": rf.meta.get("network", {}).get("sha256")}
-            self._inception = InceptionPass(rf, extractor, record)
-        return self._inception
+                      "real_features": None if rf.path is None else str(rf.path),
+                      "real_features_network_sha256": rf.meta.get("network", {}).get("sha256"),
+                      "real_protocol": rf.protocol,
+                      "real_resolution": rf.meta.get("resolution")}
+            self._inception[mode] = InceptionPass(rf, extractor, record)
+        return self._inception[mode]
 
     def vgg16(self) -> torch.nn.Module:
         if self._vgg16 is None:
@@ -333,18 +416,21 @@ class EvaluationContext:
         return self._vgg16
 
     def features(self, name: str, images: torch.Tensor) -> np.ndarray:
-        """The fakes' features of one shared feature pass."""
-        if name == "inception":
-            return self.inception().extractor.images(images)
-        if name == "vgg16":
+        """The fakes' features of one shared feature pass (``inception``,
+        ``inception:<mode>`` or ``vgg16``)."""
+        key = feature_pass_key(name, self.settings)
+        mode = _pass_mode(key)
+        if mode:
+            return self.inception(mode).extractor.images(images)
+        if key == "vgg16":
             from pegan.metrics.pr import vgg16_features
 
             return vgg16_features(self.vgg16(), images, self.batch_size, self.device)
-        raise PeganError(f"unknown feature pass {name!r} (inception, vgg16)")
+        raise PeganError(f"unknown feature pass {name!r} (inception, inception:<mode>, vgg16)")
 
 
 def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: str | Path,
-             real_features: str | Path | None = None, samples: Mapping[str, int],
+             real_features: str | Path | list | None = None, samples: Mapping[str, int],
              settings: Mapping[str, Any] | None = None, seed: int = 0,
              device: str | torch.device = "auto", batch_size: int = 16,
              fakes: bool | None = None, generate_at: int | None = None) -> dict:
@@ -360,7 +446,8 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
         metrics: a '-'-joined set of registered metrics, e.g. 'fid-kid-pr'.
         real: dataset zip/folder at `scale` (read for P&R with VGG16, SWD, structure, and
             real Inception features when `real_features` is empty).
-        real_features: cached ``pegan real-features`` file (FID/KID/P&R-Inception reals).
+        real_features: cached ``pegan real-features`` file(s), one per FID mode the metrics
+            read (FID/KID/P&R-Inception reals in ``fid_mode``, the clean column's in clean).
         samples: counts per metric sample key: {'fid': N, 'pr': N, 'swd': N, ...} (extra
             keys ignored).
         settings: config ``metrics`` section (the registered metric settings).
@@ -376,28 +463,31 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
     """
     chosen = [registry.get(name) for name in parse_metric_set(metrics)]
     names = [m.name for m in chosen]
-    cfg = metric_settings(settings)
+    cfg = checked_settings(settings)
     device = resolve_device(device)
     scale = int(scale)
     counts = {m.name: sample_count(samples, m) for m in chosen}
     n_total = max(counts.values())
+    # one pass per feature network and FID mode, over as many fakes as its readers take
+    passes = {m.name: feature_pass_key(m.feature_pass(cfg), cfg)
+              for m in chosen if m.feature_pass(cfg)}
     feature_counts: dict[str, int] = {}
-    for m in chosen:
-        if m.feature_pass(cfg):
-            name = m.feature_pass(cfg)
-            feature_counts[name] = max(feature_counts.get(name, 0), counts[m.name])
+    for name, key in passes.items():
+        feature_counts[key] = max(feature_counts.get(key, 0), counts[name])
 
     # ---- fakes: a generator snapshot or an image set
     protocol: dict[str, Any] = {"metrics": names, "resolution": scale, "seed": int(seed),
                                 "device": str(device), "batch_size": int(batch_size)}
     if fakes or (fakes is None and is_image_set(source)):
         sampler = ImageSource(source, scale=scale, num=n_total, batch_size=batch_size)
+        base_resolution = None                         # no spec: fid_real_resolution unchecked
         protocol.update({"source": "images", "fakes": str(source), "snapshot": None,
                          "kimg": None, "experiment": None})
     else:
         from pegan.snapshot import load_generator
 
         G, meta = load_generator(source, device)
+        base_resolution = (meta.get("spec") or {}).get("resolution")
         if meta.get("arch") == "singan":
             other = [m.name for m in chosen if not m.singan]
             if other:
@@ -419,9 +509,11 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
     # ---- the shared resources first (a missing file fails before the pass), then the metrics
     ctx = EvaluationContext(scale=scale, seed=seed, device=device, batch_size=batch_size,
                             real=real, real_features=real_features, settings=cfg,
-                            feature_counts=feature_counts)
-    if "inception" in feature_counts:
-        ctx.inception()
+                            feature_counts=feature_counts, base_resolution=base_resolution)
+    ctx.generator = getattr(sampler, "G", None)       # image sets have no generator
+    for key in feature_counts:
+        if _pass_mode(key):
+            ctx.inception(_pass_mode(key))
     if "vgg16" in feature_counts:
         ctx.vgg16()
     accumulators = {m.name: m.build(ctx, counts[m.name]) for m in chosen}
@@ -436,8 +528,8 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
                 take = counts[m.name] - done
                 if take > 0:
                     pass_name = m.feature_pass(cfg)
-                    accumulators[m.name].add(batch[:take], {pass_name: features[pass_name][:take]}
-                                             if pass_name else {})
+                    accumulators[m.name].add(batch[:take], {
+                        pass_name: features[passes[m.name]][:take]} if pass_name else {})
             done += len(batch)
             bar.update(len(batch))
     protocol["resized_from"] = sampler.resized_from   # size G produced / files had, if != scale
@@ -454,9 +546,14 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
     # metric's own.
     primary = per_metric[chosen[0].outputs[0].key]
     protocol.update({k: primary.get(k) for k in ("network", "num_fake", "num_real")})
-    mode = ctx.inception().real.mode if "inception" in feature_counts else None
+    primary_pass = f"inception:{cfg['fid_mode']}"
+    reals = ctx.inception().real if primary_pass in feature_counts else None
+    mode = None if reals is None else reals.mode
+    given = _paths(real_features)
     protocol.update({"mode": mode, "real": str(real),
-                     "real_features": None if real_features is None else str(real_features),
+                     "real_protocol": None if reals is None else reals.protocol,
+                     "real_resolution": None if reals is None else reals.meta.get("resolution"),
+                     "real_features": (given[0] if len(given) == 1 else given) or None,
                      "settings": cfg, "per_metric": per_metric, "units": registry.units(),
                      "versions": _versions()})
     return {"values": values, "protocol": protocol}
@@ -483,8 +580,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="'-'-joined subset of the registered metrics ("
                         + ", ".join(registry.metrics()) + ")")
     p.add_argument("--real", required=True, help="dataset zip/folder at SCALE")
-    p.add_argument("--real-features", default="",
-                   help="cached `pegan real-features` .npz; '' = compute from --real")
+    p.add_argument("--real-features", nargs="*", default=[],
+                   help="cached `pegan real-features` .npz files, one per FID mode the metrics "
+                        "read (each records its mode); none or '' = compute from --real")
     p.add_argument("--samples", default='{"fid": 50000, "pr": 10000, "swd": 16384}',
                    help="JSON sample counts per metric")
     p.add_argument("--metric-settings", default="{}", help="JSON: config.yaml `metrics` section")
@@ -498,7 +596,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = evaluate(args.source, scale=args.scale, metrics=args.metrics, real=args.real,
-                      real_features=args.real_features or None,
+                      real_features=_paths(args.real_features) or None,
                       samples=_json_arg(args.samples, "--samples"),
                       settings=_json_arg(args.metric_settings, "--metric-settings"),
                       seed=args.seed, device=args.device, batch_size=args.batch_size,

@@ -281,7 +281,9 @@ def figure_bars(out: str | Path, reproduced_csv: str | Path, reported_csv: str |
     for ax, col in zip(axes[0], columns):
         key = col["key"]
         if theirs is not None:
-            ax.bar(x - shift, theirs[key].to_numpy(dtype=float), width, label="reported",
+            # a column pegan adds to a paper table (fid_clean) has no reported bars
+            reported = theirs[key] if key in theirs.columns else pd.Series(np.nan, index=rows)
+            ax.bar(x - shift, reported.to_numpy(dtype=float), width, label="reported",
                    color="C0")
         std = ours[f"{key}_std"].reindex(rows).to_numpy(dtype=float)
         ax.bar(x + shift, ours[key].reindex(rows).to_numpy(dtype=float), width,

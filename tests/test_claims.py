@@ -167,11 +167,15 @@ def test_compare_handles_pegan_only_tables_and_claim_stats(cfg, tmp_path):
     tables.write_table(frame, prov, out)
     cells, claims = compare.compare(config, [out], "mini", {})
     assert {c.verdict for c in cells} == {"no reference"}
+    # without the claims CSV compare judges no claim, and says so
+    assert {c.reproduced for c in claims} == {"not tested"}
+    assert "not judged here" in compare.render_markdown("mini", cells, claims, {})
+    stats = pc.frame(pc.check_claims(config, files, "mini"))
+    cells, claims = compare.compare(config, [out], "mini", {}, stats)
     by_id = {c.id: c for c in claims}
     assert by_id["mspie-beats-upsampling"].reproduced == "held"
     assert by_id["mspie-beats-upsampling"].reported == "not comparable"
     assert by_id["mspie-close-to-512-training"].reproduced == "held"   # 40 vs 41.2 (+10 %)
-    stats = pc.frame(pc.check_claims(config, files, "mini"))
     md = compare.render_markdown("mini", cells, claims, {}, stats)
     assert "Claims across seeds" in md and "mspie-beats-upsampling | held" in md
 
@@ -192,3 +196,91 @@ def test_no_tested_claim_still_writes_a_csv_compare_reads(cfg, tmp_path):
                      csv=str(tmp_path / "comparison.csv"), fail_on="never")
     assert compare.run(args) == 0
     assert (tmp_path / "comparison.md").is_file()
+
+
+# ------------------------------------------------------------ multiple testing (Holm)
+
+
+def test_holm_against_a_hand_computed_case():
+    # m = 4 finite p-values, sorted: 0.005 (x4), 0.01 (x3), 0.03 (x2), 0.04 (x1):
+    #   0.02, max(0.02, 0.03) = 0.03, max(0.03, 0.06) = 0.06, max(0.06, 0.04) = 0.06
+    adjusted = pc.holm([0.01, 0.04, 0.03, 0.005, math.nan])
+    assert adjusted[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert math.isnan(adjusted[4])                    # no test: not counted in m
+    assert pc.holm([0.5, 0.6]) == [1.0, 1.0]          # capped at 1
+    assert pc.holm([0.02]) == [0.02]                  # a family of one is unchanged
+    # raw, all four are below 0.05; after Holm only the 0.005 and 0.01 claims are
+    assert [p < 0.05 for p in adjusted[:4]] == [True, False, False, True]
+
+
+def test_correction_sets_the_verdicts_and_the_report_shows_both(cfg, tmp_path):
+    def claim(i):
+        return {"id": f"c{i}", "finding": "f", "text": f"claim {i}", "table": "t", "column": "c",
+                "better": "a", "worse": "b"}
+    # the same weak effect in each claim (raw p about 0.03): held alone, not after Holm over 3
+    weak = {"a": {0: 10.0, 1: 11.0, 2: 10.4}, "b": {0: 11.2, 1: 12.1, 2: 11.5}}
+    tests = [pc.check_claim(claim(i), "fid", weak) for i in range(3)]
+    assert all(t.verdict == "held" == t.raw_verdict for t in tests)   # each alone: m = 1
+    assert 0.01 < tests[0].p < 0.05
+    pc.correct(tests)
+    assert all(t.raw_verdict == "held" and t.verdict == "inconclusive" for t in tests)
+    assert tests[0].p_adjusted == pytest.approx(min(1.0, 3 * tests[0].p))
+    config = copy.deepcopy(cfg)
+    config["tables"]["t"] = {"rows": [{"id": "a", "experiment": "t2a"},
+                                      {"id": "b", "experiment": "t2b"}]}
+    md = pc.render_markdown(config, tests, "mini")
+    assert "0/3 held (uncorrected: 1/1 findings, 3/3 claims)" in md
+    frame = pc.frame(tests)
+    assert list(frame["claim_verdict"]) == ["inconclusive"] * 3
+    assert list(frame["claim_verdict_raw"]) == ["held"] * 3
+    assert frame["claim_p_holm"].iloc[0] == pytest.approx(3 * tests[0].p)
+
+
+def test_compare_and_claims_agree_on_every_verdict(cfg, tmp_path):
+    """`pegan compare --claims-csv` reports exactly the (corrected) verdicts of `pegan claims`
+    for every tested claim, and 'not tested' for the others."""
+    from argparse import Namespace
+
+    from pegan import compare, tables
+
+    config = copy.deepcopy(cfg)
+    config["presets"]["mini"]["claims"] = ["padding-dcgan", "spe-recovers-dcgan",
+                                           "singan-no-pad-loses-structure",
+                                           "mspie-beats-upsampling", "mspie-close-to-512-training"]
+    values = {
+        ("swd-dcgan-a", "swd"): [10.0, 11.0, 10.5], ("swd-dcgan-b", "swd"): [30.0, 28.0, 31.0],
+        ("swd-dcgan-c", "swd"): [29.0, 31.5, 28.5],
+        ("singan-zero-pad-fish", "structure"): [0.2, 0.25, 0.22],
+        ("singan-no-pad-fish", "structure"): [0.6, 0.62, 0.58],
+        ("t5f", "fid"): [40.0, 41.0, 39.0], ("t5f@32", "fid"): [60.0, 62.0, 61.0],
+        ("t5b", "fid"): [41.0, 42.0, 40.5],
+    }
+    files = _write_metrics(tmp_path, config, "mini", values)
+    tested = pc.check_claims(config, files, "mini")
+    csv = tmp_path / "claims.csv"
+    pc.write_outputs(config, tested, "mini", tmp_path / "claims.md", csv)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    table_files = []
+    for name in {c["table"] for c in plan.tested_claims(config, "mini")}:
+        frame, prov = tables.build_table(config, name, files, "mini")
+        out = tmp_path / "tables" / f"{name}.csv"
+        tables.write_table(frame, prov, out)
+        table_files.append(str(out))
+    args = Namespace(config=str(config_file), preset="mini", protocols=None, tables=table_files,
+                     claims_csv=str(csv), out=str(tmp_path / "comparison.md"),
+                     csv=str(tmp_path / "comparison.csv"), fail_on="never")
+    assert compare.run(args) == 0
+    compared = pd.read_csv(tmp_path / "comparison-claims.csv").set_index("id")
+    verdicts = {t.id: t.verdict for t in tested}
+    assert set(verdicts.values()) >= {"held", "not held", "inconclusive"}
+    for claim in config["claims"]:
+        expected = verdicts.get(claim["id"], "not tested")
+        assert compared.loc[claim["id"], "reproduced"] == expected, claim["id"]
+    for t in tested:
+        assert compared.loc[t.id, "reproduced_raw"] == t.raw_verdict
+        if not math.isnan(t.p_adjusted):
+            assert compared.loc[t.id, "p_holm"] == pytest.approx(t.p_adjusted, rel=1e-5)
+    md = (tmp_path / "comparison.md").read_text()
+    held = sum(v == "held" for v in verdicts.values())
+    assert f"Holm-corrected over the {len(tested)} tested): {held}/{len(tested)} held" in md

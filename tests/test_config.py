@@ -182,14 +182,16 @@ def test_plan_evaluates_mspie_models_at_both_scales(cfg):
     assert ("25M", 32, "fid-kid-pr") in t5f        # FID@256 + P&R at 256
     assert ("20M", 64, "fid-kid") in t5f
     pggan = {(e.snapshot, e.scale, e.metricset) for e in evs if e.experiment == "swd-pggan-b"}
-    assert pggan == {("final", 32, "swd"), ("final", 32, "structure")}   # SWD table + layout
+    # SWD table + layout (the layout tables' structure metrics and their eqt column share
+    # one job: metrics of one group are evaluated together)
+    assert pggan == {("final", 32, "swd"), ("final", 32, "structure-equivariance")}
     # the up-sampled baseline: t5f rendered at 256 (32 px) and resized to 512 (64 px)
     assert plan.Evaluation("t5f", "25M", 64, "fid-kid", 32) in evs
     path = plan.metrics_path("m", "t5f", 1, plan.Evaluation("t5f", "25M", 64, "fid-kid", 32))
     assert path == "m/t5f/seed1/25M-64px-from32px-fid-kid.json"
     assert plan.parse_metrics_path(path) == (plan.Evaluation("t5f", "25M", 64, "fid-kid", 32), 1)
     # SinGAN rows are evaluated at the training image's size
-    assert plan.Evaluation("singan-csg", "final", 40, "structure") in evs
+    assert plan.Evaluation("singan-csg", "final", 40, "structure-equivariance") in evs
 
 
 def test_mini_plan_compares_final_snapshots_of_claim_rows_only(cfg):

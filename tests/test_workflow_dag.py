@@ -81,7 +81,8 @@ def test_cli_validate_and_errors(tmp_path):
     from pegan.cli import main
 
     assert main(["validate"]) == 0
-    assert main(["validate", "--preset", "paper"]) == 0
+    # (the paper preset also needs its weight files: tests/test_paper_protocol.py)
+    assert main(["validate", "--preset", "mini"]) == 0
     assert main(["show", "t5f", "--preset", "smoke"]) == 0
     assert main(["validate", "--preset", "huge"]) == 2
     assert main(["show", "t9"]) == 2

@@ -2,7 +2,8 @@
 
 One concern a module:
 
-* :mod:`pegan.claims.stats`: Welch's one-sided t-test per pair of rows, Hedges' g, verdicts;
+* :mod:`pegan.claims.stats`: Welch's one-sided t-test per pair of rows, Hedges' g, Holm's
+  correction over the tested claims, verdicts;
 * :mod:`pegan.claims.check`: the registry's claims (``better`` / ``best`` / ``close``) on the
   per-seed values of the table cells;
 * :mod:`pegan.claims.provenance`: commit, machine and job times for the report's header;
@@ -13,17 +14,19 @@ One concern a module:
 """
 
 from pegan.claims.check import (ClaimTest, check_claim, check_claims, claim_kind,
-                                column_metric, per_seed_values)
+                                column_metric, correct, per_seed_values)
 from pegan.claims.cli import add_args, run
 from pegan.claims.plot import figure
 from pegan.claims.provenance import git_commit, job_seconds, machine, run_span
 from pegan.claims.report import (CLAIM_FIELDS, PAIR_FIELDS, frame, render_markdown,
                                  write_outputs)
-from pegan.claims.stats import ALPHA, VERDICTS, PairTest, combine, hedges_g, one_sided_test
+from pegan.claims.stats import (ALPHA, VERDICTS, PairTest, claim_pvalues, combine, hedges_g, holm,
+                                one_sided_test, verdict)
 
 __all__ = [
     "ALPHA", "CLAIM_FIELDS", "PAIR_FIELDS", "VERDICTS", "ClaimTest", "PairTest", "add_args",
-    "check_claim", "check_claims", "claim_kind", "column_metric", "combine", "figure", "frame",
-    "git_commit", "hedges_g", "job_seconds", "machine", "one_sided_test", "per_seed_values",
-    "render_markdown", "run", "run_span", "write_outputs",
+    "check_claim", "check_claims", "claim_kind", "claim_pvalues", "column_metric", "combine",
+    "correct", "figure", "frame", "git_commit", "hedges_g", "holm", "job_seconds", "machine",
+    "one_sided_test", "per_seed_values", "render_markdown", "run", "run_span", "verdict",
+    "write_outputs",
 ]

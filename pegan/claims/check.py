@@ -5,6 +5,10 @@ Every claim compares rows of a table on one column: a ``better`` row beats a ``w
 than a relative ``margin`` (non-inferiority). Claims are grouped by the paper ``finding`` they
 support; a finding is held when all its claims are held. The per-seed values come from the
 same metrics files and cell definitions as the tables (:func:`pegan.tables.build_table`).
+
+A claim's verdict is corrected for the number of claims tested together (Holm, see
+:mod:`pegan.claims.stats`): :func:`check_claims` adjusts over the preset's tested claims; a
+claim checked alone (:func:`check_claim`) is a family of one (adjusted = raw).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from pegan import plan
-from pegan.claims.stats import ALPHA, PairTest, combine, one_sided_test
+from pegan.claims.stats import ALPHA, PairTest, claim_pvalues, holm, one_sided_test, verdict
 from pegan.tables import build_table, lower_is_better
 
 
@@ -33,7 +37,12 @@ class ClaimTest:
     rows: list[str]                             # claimed winner first
     per_seed: dict[str, dict[str, float]]       # row -> seed -> value
     pairs: list[PairTest] = field(default_factory=list)
-    verdict: str = "inconclusive"
+    verdict: str = "inconclusive"               # after the multiple-testing correction
+    raw_verdict: str = "inconclusive"           # at alpha, uncorrected
+    p: float = float("nan")                     # claimed direction (largest pair p)
+    p_reverse: float = float("nan")             # opposite direction (smallest pair p)
+    p_adjusted: float = float("nan")            # Holm-adjusted over the tested claims
+    p_reverse_adjusted: float = float("nan")
 
 
 def claim_kind(claim: Mapping) -> str:
@@ -61,10 +70,23 @@ def check_claim(claim: Mapping, metric: str, per_seed: Mapping[str, Mapping[str,
                                     list(per_seed.get(other, {}).values()),
                                     lower_is_better=lower, allowance=allowance, alpha=alpha,
                                     names=(winner, other)))
+    p, p_rev = claim_pvalues(pairs)
+    raw = verdict(p, p_rev, alpha)
     return ClaimTest(claim["id"], claim.get("finding", claim["id"]), claim["text"],
                      claim.get("source", ""), claim["table"], claim["column"], metric, kind, rows,
-                     {r: dict(per_seed.get(r, {})) for r in rows}, pairs,
-                     combine([p.verdict for p in pairs]))
+                     {r: dict(per_seed.get(r, {})) for r in rows}, pairs, raw, raw, p, p_rev,
+                     p, p_rev)
+
+
+def correct(claims: Sequence[ClaimTest], alpha: float = ALPHA) -> list[ClaimTest]:
+    """Holm-adjust the claims' p-values over `claims` (claimed and reverse directions, each a
+    family) and set every verdict from the adjusted values (in place; returns `claims`)."""
+    adjusted = holm([c.p for c in claims])
+    adjusted_reverse = holm([c.p_reverse for c in claims])
+    for c, p, p_rev in zip(claims, adjusted, adjusted_reverse):
+        c.p_adjusted, c.p_reverse_adjusted = p, p_rev
+        c.verdict = verdict(p, p_rev, alpha)
+    return list(claims)
 
 
 def per_seed_values(config: Mapping, files: Sequence[str | Path], preset: str,
@@ -83,7 +105,7 @@ def per_seed_values(config: Mapping, files: Sequence[str | Path], preset: str,
 
 def check_claims(config: Mapping, files: Sequence[str | Path], preset: str,
                 alpha: float = ALPHA) -> list[ClaimTest]:
-    """Every claim the preset tests, on the metrics `files`."""
+    """Every claim the preset tests, on the metrics `files`, Holm-corrected over them."""
     tested = plan.tested_claims(config, preset)
     values = per_seed_values(config, files, preset, {c["table"] for c in tested})
     out = []
@@ -92,4 +114,4 @@ def check_claims(config: Mapping, files: Sequence[str | Path], preset: str,
         per_seed = {row: values.get((claim["table"], row, claim["column"]), {})
                     for row in plan.claim_rows(claim)}
         out.append(check_claim(claim, metric, per_seed, alpha))
-    return out
+    return correct(out, alpha)

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     write_outputs(cfg, claims, preset, args.out, args.csv, args.figure, alpha=args.alpha,
                   seconds=seconds, header=header)
     held = sum(c.verdict == "held" for c in claims)
-    print(f"claims: {held}/{len(claims)} held, "
+    print(f"claims: {held}/{len(claims)} held after Holm's correction "
+          f"({sum(c.raw_verdict == 'held' for c in claims)} uncorrected), "
           f"{sum(c.verdict == 'not held' for c in claims)} not held -> {args.out}")
     return 1 if args.fail_on_not_held and any(c.verdict == "not held" for c in claims) else 0

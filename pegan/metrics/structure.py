@@ -181,7 +181,7 @@ def real_patches_per_image(num_real: int, num_fake: int) -> int:
 # ------------------------------------------------------------------ the registered metric
 
 
-@register("structure", version="structure-1",
+@register("structure", order=40, version="structure-1",
           description="global layout agreement, sample diversity and 7x7 patch SWD",
           outputs=(Output("structure", "Pearson correlation of coarse edge layouts with the "
                           "reals' mean layout", lower_is_better=False),

@@ -426,7 +426,7 @@ def swd(real: torch.Tensor, fake: torch.Tensor, seed: int = 0, batch_size: int =
 # ----------------------------------------------------------------- the registered metric
 
 
-@register("swd", version=VERSION,
+@register("swd", order=30, version=VERSION,
           description="sliced Wasserstein distance x10^3 per pyramid level and avg (PGGAN)",
           outputs=(Output("swd", "x10^3 per level size in px, avg = mean of all levels",
                           lower_is_better=True, levels=True),),

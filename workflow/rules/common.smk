@@ -6,8 +6,12 @@ import shlex
 import sys
 
 from pegan import config as pegan_config
+from pegan import evaluate as pegan_evaluate
 from pegan import plan
 from pegan.errors import ConfigError
+from pegan.metrics import real_features as pegan_real_features
+from pegan.metrics.fid import inception_path_for
+from pegan.metrics.mmgen_stats import REAL_STATISTICS_SETTINGS
 
 
 def pegan_validated(config):
@@ -26,6 +30,23 @@ def pegan_validated(config):
 config.update(pegan_validated(config))
 
 PRESET = config["preset"]
+# A weight file the preset's metric protocol needs (the paper's: NVIDIA's vgg16.pt for P&R)
+# and that is not here: a dry run (and --lint) warns in one line and still lists the DAG, so
+# CI and the cluster's planning work offline; a real run stops in `onstart`, before its first
+# job, with the same line and exit status 1.
+MISSING_WEIGHTS = pegan_config.missing_weights(config, PRESET)
+if MISSING_WEIGHTS:
+    print(f"pegan: warning: {'; '.join(MISSING_WEIGHTS)} (a real run stops here)",
+          file=sys.stderr)
+
+
+onstart:
+    if MISSING_WEIGHTS:
+        try:
+            pegan_config.check_weights(config, PRESET)
+        except ConfigError as exc:
+            sys.exit(f"pegan: error: {exc}")
+
 OUT = f"results/{PRESET}"
 FIG = f"figures/{PRESET}"
 LOGS = f"{OUT}/logs"
@@ -34,7 +55,20 @@ SPECS = plan.specs(config, PRESET)
 RUNS = plan.runs(config, PRESET)
 EVALUATIONS = plan.evaluations(config, PRESET)
 PRESET_CFG = config["presets"][PRESET]
-METRICS_CFG = config["metrics"]
+# the preset's effective metric settings (global `metrics:` under the preset's `metrics:`),
+# passed to every evaluation and real-features job. The real-statistics settings
+# (fid_real_protocol, fid_real_resolution) are left out while at their defaults, which are
+# what pegan did before they existed (`pegan evaluate` fills the defaults in again): so their
+# arrival changes no job's --metric-settings and re-runs no finished evaluation.
+METRICS_CFG = {
+    name: value
+    for name, value in pegan_config.metric_settings(config, PRESET).items()
+    if not any(s.name == name and s.default == value for s in REAL_STATISTICS_SETTINGS)
+}
+# The `{mode}` token of the primary Inception pass's real-features files: the FID mode, or
+# mmgen for MMGeneration's real statistics (fid_real_protocol: mmgen; data.smk's
+# real_features rule turns the token into `pegan real-features` options)
+PRIMARY_STATS = pegan_real_features.stats_token(METRICS_CFG)
 
 
 wildcard_constraints:
@@ -54,9 +88,10 @@ def spec_json(experiment):
     return json.dumps(SPECS[experiment].to_dict(), sort_keys=True, separators=(",", ":"))
 
 
-def inception_option():
-    """`--inception PATH` when the config names one; otherwise pegan resolves it."""
-    path = METRICS_CFG["inception_path"]
+def inception_option(mode):
+    """`--inception PATH` when the metric settings name one for the FID mode; otherwise pegan
+    resolves it."""
+    path = inception_path_for(METRICS_CFG, mode)
     return f"--inception {shlex.quote(path)}" if path else ""
 
 
@@ -68,9 +103,11 @@ def data_zip(dataset, res):
     return f"{OUT}/data/{dataset}-{res}px.zip"
 
 
-def real_features(dataset, res):
+def real_features(dataset, res, token=None):
+    """Cached real features of `token` (an FID mode, or mmgen); default: the primary pass's
+    (PRIMARY_STATS: the preset's fid_mode, or mmgen with fid_real_protocol mmgen)."""
     n = max(PRESET_CFG["samples"]["fid"], PRESET_CFG["samples"]["pr"])
-    return f"{OUT}/stats/{dataset}-{res}px-{METRICS_CFG['fid_mode']}-n{n}.npz"
+    return f"{OUT}/stats/{dataset}-{res}px-{token or PRIMARY_STATS}-n{n}.npz"
 
 
 def train_data(wildcards):
@@ -110,9 +147,22 @@ def snapshot_for(wildcards):
 
 
 def eval_real_features(wildcards):
-    if wildcards.metricset in ("swd", "structure"):    # pixel-space metrics: no Inception
-        return []
-    return real_features(SPECS[wildcards.experiment].dataset, wildcards.res)
+    """One real-features file per FID mode the metric set reads (none for pixel metrics;
+    the legacy FID's and the clean column's in the paper preset). The primary pass's file
+    is PRIMARY_STATS's at the resolution fid_real_resolution asks for (`base`: the
+    experiment's base resolution, the official MS-PIE configs' 256-px statistics at every
+    scale); another mode's (the clean column) is that mode's at the evaluation scale."""
+    spec = SPECS[wildcards.experiment]
+    files = []
+    for mode in pegan_evaluate.feature_modes(wildcards.metricset, METRICS_CFG):
+        if mode == METRICS_CFG["fid_mode"]:
+            res = pegan_real_features.real_resolution(
+                METRICS_CFG.get("fid_real_resolution"), int(wildcards.res), spec.resolution
+            )
+            files.append(real_features(spec.dataset, res or wildcards.res))
+        else:
+            files.append(real_features(spec.dataset, wildcards.res, mode))
+    return files
 
 
 def eval_real_data(wildcards):

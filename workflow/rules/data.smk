@@ -29,14 +29,17 @@ rule real_features:
     benchmark:
         f"{BENCH}/stats/{{dataset}}-{{res}}px-{{mode}}-n{{num}}.tsv"
     wildcard_constraints:
-        mode="clean|legacy_pytorch",
+        # an FID mode, or mmgen: MMGeneration's real statistics (legacy_pytorch network, the
+        # reals cv2-bilinear-resized to 299 outside it; pegan/metrics/mmgen_stats.py)
+        mode="clean|legacy_pytorch|mmgen",
         num=r"\d+",
     params:
-        inception=inception_option(),
+        mode=lambda wc: pegan_real_features.real_features_args(wc.mode),
+        inception=lambda wc: inception_option(pegan_real_features.token_mode(wc.mode)),
     resources:
         gpu=PRESET_CFG["gpus"]["evaluate"],
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan real-features {input} --mode {wildcards.mode} --num {wildcards.num} "
+        "pegan real-features {input} {params.mode} --num {wildcards.num} "
         "{params.inception} --out {output} > {log} 2>&1"

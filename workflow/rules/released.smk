@@ -43,6 +43,28 @@ use rule evaluate as evaluate_released with:
         f"{BENCH}/released/evaluate-{{experiment}}-seed{{seed}}-{{snapshot}}-{{res}}px-{{metricset}}.tsv"
 
 
+# clean-fid's stored FFHQ statistics (mu, sigma) as the real statistics of a clean column,
+# so a released checkpoint can be scored without preparing FFHQ for that column. Reads
+# clean-fid's cache (<cleanfid package>/stats/ffhq_clean_trainval70k_256.npz etc.); never
+# downloads: a missing file fails in one line naming it and clean-fid's URL. The file name
+# is pegan.metrics.real_features.cleanfid_features_name(dataset, split, res, mode).
+rule cleanfid_real_features:
+    output:
+        f"{OUT}/stats/cleanfid-{{cfdataset}}-{{split}}-{{res}}px-{{mode}}.npz",
+    log:
+        f"{LOGS}/stats/cleanfid-{{cfdataset}}-{{split}}-{{res}}px-{{mode}}.log",
+    wildcard_constraints:
+        cfdataset="[a-z0-9_]+",
+        split="[a-z0-9]+",
+        mode="clean|legacy_pytorch",
+    localrule: True
+    conda:
+        "../envs/pegan.yaml"
+    shell:
+        "pegan real-features --from-cleanfid {wildcards.cfdataset} --res {wildcards.res} "
+        "--split {wildcards.split} --mode {wildcards.mode} --out {output} > {log} 2>&1"
+
+
 rule released_table:
     input:
         metrics=lambda wc: pegan_released.metrics_files(
