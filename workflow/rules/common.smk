@@ -11,7 +11,6 @@ from pegan import plan
 from pegan.errors import ConfigError
 from pegan.metrics import real_features as pegan_real_features
 from pegan.metrics.fid import inception_path_for
-from pegan.metrics.mmgen_stats import REAL_STATISTICS_SETTINGS
 
 
 def pegan_validated(config):
@@ -56,15 +55,8 @@ RUNS = plan.runs(config, PRESET)
 EVALUATIONS = plan.evaluations(config, PRESET)
 PRESET_CFG = config["presets"][PRESET]
 # the preset's effective metric settings (global `metrics:` under the preset's `metrics:`),
-# passed to every evaluation and real-features job. The real-statistics settings
-# (fid_real_protocol, fid_real_resolution) are left out while at their defaults, which are
-# what pegan did before they existed (`pegan evaluate` fills the defaults in again): so their
-# arrival changes no job's --metric-settings and re-runs no finished evaluation.
-METRICS_CFG = {
-    name: value
-    for name, value in pegan_config.metric_settings(config, PRESET).items()
-    if not any(s.name == name and s.default == value for s in REAL_STATISTICS_SETTINGS)
-}
+# passed to every evaluation and real-features job
+METRICS_CFG = pegan_config.metric_settings(config, PRESET)
 # The `{mode}` token of the primary Inception pass's real-features files: the FID mode, or
 # mmgen for MMGeneration's real statistics (fid_real_protocol: mmgen; data.smk's
 # real_features rule turns the token into `pegan real-features` options)
