@@ -21,3 +21,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_downloads(monkeypatch):
+    """Nothing may fetch weights: torch hub's and clean-fid's downloaders raise."""
+    def forbid(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbid)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", forbid)
+    import cleanfid.downloads_helper as dh
+    monkeypatch.setattr(dh, "check_download_url", forbid)
+    monkeypatch.setattr(dh, "check_download_inception", forbid)

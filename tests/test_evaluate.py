@@ -4,9 +4,7 @@ the missing-Inception error."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
@@ -20,8 +18,10 @@ from pegan.metrics import fid as fid_metric
 from pegan.metrics import inception
 from pegan.snapshot import save_snapshot
 
+from image_sets import png_zip
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+
+pytestmark = pytest.mark.usefixtures("one_thread", "no_downloads")   # conftest.py
 
 RES = 32
 
@@ -53,27 +53,6 @@ def generator_kwargs(spec):
 # ------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(autouse=True)
-def no_downloads(monkeypatch):
-    """Nothing in these tests may fetch weights."""
-    def forbid(*args, **kwargs):
-        raise AssertionError("a download was attempted")
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbid)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", forbid)
-    import cleanfid.downloads_helper as dh
-    monkeypatch.setattr(dh, "check_download_url", forbid)
-    monkeypatch.setattr(dh, "check_download_inception", forbid)
-
-
-def _write_zip(path, images):
-    with zipfile.ZipFile(path, "w") as zf:
-        for i, im in enumerate(images):
-            buf = io.BytesIO()
-            Image.fromarray(im).save(buf, "PNG")
-            zf.writestr(f"{i:08d}.png", buf.getvalue())
-    return path
-
-
 def _real_images(n, res, seed=0):
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.uint8)
@@ -83,8 +62,8 @@ def _real_images(n, res, seed=0):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    return {"zip32": _write_zip(root / "real-32px.zip", _real_images(8, 32)),
-            "zip16": _write_zip(root / "real-16px.zip", _real_images(8, 16)),
+    return {"zip32": png_zip(root / "real-32px.zip", _real_images(8, 32)),
+            "zip16": png_zip(root / "real-16px.zip", _real_images(8, 16)),
             "root": root}
 
 

@@ -51,17 +51,6 @@ def _write_config(path: Path, raw: dict) -> Path:
     return path
 
 
-@pytest.fixture
-def no_downloads(monkeypatch):
-    def forbid(*args, **kwargs):
-        raise AssertionError("a download was attempted")
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbid)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", forbid)
-    import cleanfid.downloads_helper as dh
-    monkeypatch.setattr(dh, "check_download_url", forbid)
-    monkeypatch.setattr(dh, "check_download_inception", forbid)
-
-
 # ------------------------------------------------------------ settings per preset
 
 

@@ -5,7 +5,6 @@ features) as options recorded in the protocol."""
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 import numpy as np
@@ -16,6 +15,8 @@ from PIL import Image
 from pegan.errors import PeganError
 from pegan.evaluate import evaluate
 from pegan.metrics.pr import DTYPES, precision_recall, vgg16_features
+
+from image_sets import png_zip
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.filterwarnings("ignore::FutureWarning")]
@@ -47,15 +48,6 @@ def stand_in(tmp_path_factory):
     return path
 
 
-def _zip(path, images):
-    with zipfile.ZipFile(path, "w") as zf:
-        for i, im in enumerate(images):
-            buf = io.BytesIO()
-            Image.fromarray(im).save(buf, "PNG")
-            zf.writestr(f"{i:08d}.png", buf.getvalue())
-    return path
-
-
 def _images(n, seed):
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (n, 4, 4, 3)).astype(np.uint8)
@@ -65,7 +57,7 @@ def _images(n, seed):
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("prsets")
-    return _zip(root / "real.zip", _images(12, 0)), _zip(root / "fake.zip", _images(12, 1))
+    return png_zip(root / "real.zip", _images(12, 0)), png_zip(root / "fake.zip", _images(12, 1))
 
 
 def test_registered_pr_calls_the_torchscript_like_sg2ada(stand_in, sets):

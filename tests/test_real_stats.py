@@ -4,7 +4,6 @@ and clean-fid's stored FFHQ statistics converted from a (fake) clean-fid cache."
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 import numpy as np
@@ -19,29 +18,12 @@ from pegan.metrics import mmgen_stats
 from pegan.metrics import real_features as rfm
 from pegan.metrics.inception import load_inception, resolve_inception
 
+from image_sets import png_zip
+
+
 cv2 = pytest.importorskip("cv2")
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(autouse=True)
-def no_downloads(monkeypatch):
-    def forbid(*args, **kwargs):
-        raise AssertionError("a download was attempted")
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", forbid)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", forbid)
-    import cleanfid.downloads_helper as dh
-    monkeypatch.setattr(dh, "check_download_url", forbid)
-    monkeypatch.setattr(dh, "check_download_inception", forbid)
-
-
-def _zip(path, images):
-    with zipfile.ZipFile(path, "w") as zf:
-        for i, im in enumerate(images):
-            buf = io.BytesIO()
-            Image.fromarray(im).save(buf, "PNG")
-            zf.writestr(f"{i:08d}.png", buf.getvalue())
-    return path
+pytestmark = pytest.mark.usefixtures("one_thread", "no_downloads")   # conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +31,7 @@ def real_zip(tmp_path_factory):
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (4, 8, 8, 3)).astype(np.uint8)
     images = [np.array(Image.fromarray(b).resize((32, 32), Image.BILINEAR)) for b in base]
-    return _zip(tmp_path_factory.mktemp("mmgen") / "real-32px.zip", images)
+    return png_zip(tmp_path_factory.mktemp("mmgen") / "real-32px.zip", images)
 
 
 # -------------------------------------------------------------------- the reals' resize
@@ -277,7 +259,7 @@ def real_zip16(tmp_path_factory):
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (4, 8, 8, 3)).astype(np.uint8)
     images = [np.array(Image.fromarray(b).resize((16, 16), Image.BILINEAR)) for b in base]
-    return _zip(tmp_path_factory.mktemp("mmgen16") / "real-16px.zip", images)
+    return png_zip(tmp_path_factory.mktemp("mmgen16") / "real-16px.zip", images)
 
 
 @pytest.fixture(scope="module")
