@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -156,11 +155,12 @@ def _key_path(parts) -> str:
     return out or "<top level>"
 
 
-def schema_errors(config: Mapping) -> list[str]:
-    """All JSON-schema violations of `config`, each as 'dotted.key: problem'."""
+def schema_errors(config: Mapping, schema: Mapping | None = None) -> list[str]:
+    """All JSON-schema violations of `config` (against `schema`, default
+    :func:`load_schema`), each as 'dotted.key: problem'."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(load_schema())
+    validator = jsonschema.Draft202012Validator(schema or load_schema())
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
         where = _key_path(error.absolute_path)
@@ -201,11 +201,11 @@ def _schema_defaults(config: dict, schema: Mapping) -> None:
         pass   # the config is schema-valid here; iterating fills the defaults
 
 
-def _fill_defaults(config: dict) -> dict:
+def _fill_defaults(config: dict, schema: Mapping) -> dict:
     """The schema's defaults, then the derived ones (a metric's sample count from its
     fallback key: structure from swd)."""
     config = copy.deepcopy(config)
-    _schema_defaults(config, load_schema())
+    _schema_defaults(config, schema)
     for preset in config.get("presets", {}).values():
         preset.setdefault("gpus", {"train": {}, "evaluate": 0})
         preset.setdefault("overrides", {})
@@ -218,10 +218,11 @@ def _fill_defaults(config: dict) -> dict:
 
 def validate(config: Mapping) -> dict:
     """Schema + cross-reference validation; returns the config with defaults filled in."""
-    errors = schema_errors(config)
+    schema = load_schema()          # read and filled once per validation
+    errors = schema_errors(config, schema)
     if errors:
         raise ConfigError(_join(errors))
-    config = _fill_defaults(dict(config))
+    config = _fill_defaults(dict(config), schema)
     errors = check(config)
     if errors:
         raise ConfigError(_join(errors))
@@ -488,24 +489,11 @@ def missing_weights(config: Mapping, preset: str | None = None) -> list[str]:
         elif not Path(path).expanduser().is_file():
             problems.append(f"{key}: {path} not found: precision/recall with pr_network vgg16 "
                             f"needs {where}; download it to {path}")
+    key = _setting_key(config, preset, "inception_path")
     for mode in inception_modes(config, preset):
-        path = inception_path_for(settings, mode)
-        if path:
-            if not Path(path).expanduser().exists():
-                problems.append(f"{_setting_key(config, preset, 'inception_path')}: {path} not "
-                                f"found: {inception.missing_message(mode)}")
-            continue
-        env = os.environ.get(inception.ENV_VAR)
-        if env:
-            if not Path(env).expanduser().exists():
-                problems.append(f"${inception.ENV_VAR}: {env} not found: "
-                                f"{inception.missing_message(mode)}")
-            continue
-        candidates = [inception.cleanfid_cache(), inception.fid_helper_file()]
-        if mode == "legacy_pytorch":
-            candidates.insert(0, inception.torch_hub_file())
-        if not any(c is not None and c.is_file() for c in candidates):
-            problems.append(inception.missing_message(mode))
+        problem = inception.missing_inception(mode, inception_path_for(settings, mode), key)
+        if problem:
+            problems.append(problem)
     return problems
 
 

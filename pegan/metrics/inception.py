@@ -219,6 +219,21 @@ def resolve_inception(mode: str = "clean", path: str | Path | None = None,
     raise PeganError(missing_message(mode))
 
 
+def missing_inception(mode: str, path: str | Path | None = None,
+                      path_key: str = "metrics.inception_path") -> str | None:
+    """Cheap (existence only, nothing is loaded): None when :func:`resolve_inception` has a
+    file to try for `mode`, in its order (`path`, then ``$PEGAN_INCEPTION``, then the default
+    caches); else the one-line problem, naming `path_key` for an explicit path."""
+    for candidate, key in ((path, path_key), (os.environ.get(ENV_VAR) or None, f"${ENV_VAR}")):
+        if candidate:
+            if Path(candidate).expanduser().exists():
+                return None
+            return f"{key}: {candidate} not found: {missing_message(mode)}"
+    if any(c is not None and c.is_file() for c, _ in _default_candidates(mode)):
+        return None
+    return missing_message(mode)
+
+
 def _checked(source: InceptionSource, mode: str) -> InceptionSource:
     if source.kind not in MODE_FORMATS[mode]:
         other = next(m for m, kinds in MODE_FORMATS.items() if source.kind in kinds)
