@@ -18,7 +18,7 @@ from pegan.metrics import fid as fid_metric
 from pegan.metrics import inception
 from pegan.snapshot import save_snapshot
 
-from image_sets import png_zip
+from image_sets import blocky_images, png_zip
 
 
 pytestmark = pytest.mark.usefixtures("one_thread", "no_downloads")   # conftest.py
@@ -53,17 +53,11 @@ def generator_kwargs(spec):
 # ------------------------------------------------------------------------- fixtures
 
 
-def _real_images(n, res, seed=0):
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.uint8)
-    return [np.array(Image.fromarray(b).resize((res, res), Image.BILINEAR)) for b in base]
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    return {"zip32": png_zip(root / "real-32px.zip", _real_images(8, 32)),
-            "zip16": png_zip(root / "real-16px.zip", _real_images(8, 16)),
+    return {"zip32": png_zip(root / "real-32px.zip", blocky_images(8, 32)),
+            "zip16": png_zip(root / "real-16px.zip", blocky_images(8, 16)),
             "root": root}
 
 
@@ -169,7 +163,7 @@ def test_unproducible_scale_is_resized_and_recorded(snapshot, data):
 def test_image_folder_as_fakes(data, tmp_path):
     fakes = tmp_path / "fakes"
     fakes.mkdir()
-    for i, im in enumerate(_real_images(4, 32, seed=5)):
+    for i, im in enumerate(blocky_images(4, 32, seed=5)):
         Image.fromarray(im).save(fakes / f"{i:03d}.png")
     same = evaluate(data["zip32"], scale=32, metrics="swd", real=data["zip32"],
                     samples={"swd": 4}, seed=0, device="cpu")

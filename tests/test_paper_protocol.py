@@ -15,20 +15,16 @@ Nothing here downloads: the VGG16 is a stand-in TorchScript with NVIDIA's call s
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 from PIL import Image
 
@@ -37,6 +33,8 @@ from pegan import config as pconfig
 from pegan.errors import ConfigError
 from pegan.evaluate import evaluate, feature_modes
 from pegan.metrics.fid import inception_path_for
+
+from image_sets import blocky_images, png_zip, save_stand_in_vgg16
 
 ROOT = pconfig.REPO_ROOT
 SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
@@ -280,35 +278,15 @@ def test_paper_dry_run_shows_the_reported_protocol():
 # ------------------------------------------ one evaluation, two Inception passes
 
 
-class _StandInVGG(torch.nn.Module):
-    """NVIDIA's vgg16.pt call signature (uint8 NCHW, return_features=True), 12-d features."""
-
-    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-        x = img.float() / 255
-        return torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(1)
-
-
-def _images(n, res, seed):
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.uint8)
-    return [np.array(Image.fromarray(b).resize((res, res), Image.BILINEAR)) for b in base]
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     root = tmp_path_factory.mktemp("paper-protocol")
-    real = root / "real-32px.zip"
-    with zipfile.ZipFile(real, "w") as zf:
-        for i, im in enumerate(_images(8, 32, 0)):
-            buf = io.BytesIO()
-            Image.fromarray(im).save(buf, "PNG")
-            zf.writestr(f"{i:08d}.png", buf.getvalue())
+    real = png_zip(root / "real-32px.zip", blocky_images(8, 32, 0))
     fakes = root / "fakes"
     fakes.mkdir()
-    for i, im in enumerate(_images(6, 32, 1)):
+    for i, im in enumerate(blocky_images(6, 32, 1)):
         Image.fromarray(im).save(fakes / f"{i:03d}.png")
-    vgg = root / "vgg16.pt"
-    torch.jit.save(torch.jit.script(_StandInVGG()), str(vgg))
+    vgg = save_stand_in_vgg16(root / "vgg16.pt", 32)
     return {"real": real, "fakes": fakes, "vgg": vgg, "root": root}
 
 

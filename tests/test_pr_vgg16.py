@@ -16,7 +16,7 @@ from pegan.errors import PeganError
 from pegan.evaluate import evaluate
 from pegan.metrics.pr import DTYPES, precision_recall, vgg16_features
 
-from image_sets import png_zip
+from image_sets import blocky_images, png_zip, save_stand_in_vgg16
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.filterwarnings("ignore::FutureWarning")]
@@ -24,40 +24,16 @@ pytestmark = [pytest.mark.usefixtures("one_thread"),
 RES = 32
 
 
-class StandInVGG16(torch.nn.Module):
-    """NVIDIA's vgg16.pt call signature; refuses anything but uint8 [N, 3, RES, RES] with
-    return_features=True. 'Features': 4x4 average colours (48-d)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-        assert img.dtype == torch.uint8, "vgg16.pt takes uint8 images"
-        assert img.dim() == 4 and img.shape[1] == 3, "vgg16.pt takes NCHW RGB"
-        assert img.shape[2] == self.size and img.shape[3] == self.size, "native resolution"
-        assert return_features, "P&R reads the features"
-        x = img.to(torch.float32) / 255
-        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-
-
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vgg") / "vgg16.pt"
-    torch.jit.save(torch.jit.script(StandInVGG16(RES)), str(path))
-    return path
-
-
-def _images(n, seed):
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (n, 4, 4, 3)).astype(np.uint8)
-    return [np.array(Image.fromarray(b).resize((RES, RES), Image.BILINEAR)) for b in base]
+    return save_stand_in_vgg16(tmp_path_factory.mktemp("vgg") / "vgg16.pt", RES)
 
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("prsets")
-    return png_zip(root / "real.zip", _images(12, 0)), png_zip(root / "fake.zip", _images(12, 1))
+    return (png_zip(root / "real.zip", blocky_images(12, RES, 0, cells=4)),
+            png_zip(root / "fake.zip", blocky_images(12, RES, 1, cells=4)))
 
 
 def test_registered_pr_calls_the_torchscript_like_sg2ada(stand_in, sets):

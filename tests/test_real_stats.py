@@ -18,7 +18,7 @@ from pegan.metrics import mmgen_stats
 from pegan.metrics import real_features as rfm
 from pegan.metrics.inception import load_inception, resolve_inception
 
-from image_sets import png_zip
+from image_sets import blocky_images, png_zip
 
 
 cv2 = pytest.importorskip("cv2")
@@ -28,9 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread", "no_downloads")   # conftest.
 
 @pytest.fixture(scope="module")
 def real_zip(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (4, 8, 8, 3)).astype(np.uint8)
-    images = [np.array(Image.fromarray(b).resize((32, 32), Image.BILINEAR)) for b in base]
+    images = blocky_images(4, 32, 0)
     return png_zip(tmp_path_factory.mktemp("mmgen") / "real-32px.zip", images)
 
 
@@ -256,9 +254,7 @@ class Generator(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def real_zip16(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (4, 8, 8, 3)).astype(np.uint8)
-    images = [np.array(Image.fromarray(b).resize((16, 16), Image.BILINEAR)) for b in base]
+    images = blocky_images(4, 16, 0)
     return png_zip(tmp_path_factory.mktemp("mmgen16") / "real-16px.zip", images)
 
 
