@@ -71,8 +71,10 @@ def run_validate(args) -> int:
     protocol needs (the paper's VGG16, an Inception per FID mode): one line when one is
     missing, before any job is started."""
     from pegan import config as pconfig
+    from pegan.train import check_settings
 
     cfg = _load(args)
+    check_settings(cfg)
     pconfig.check_weights(cfg)
     settings = pconfig.metric_settings(cfg)
     print(f"config OK: {len(cfg['experiments'])} experiments, {len(cfg['tables'])} tables, "
@@ -133,6 +135,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pegan", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads of torch's operators (default: torch's, one per core); "
+                             "the workflow passes each job's `threads`, so that jobs side by "
+                             "side do not oversubscribe the cores")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -156,6 +162,15 @@ def check_outputs(command: str, args: argparse.Namespace) -> None:
             check_writable(Path(value))
 
 
+def set_threads(threads: int) -> None:
+    """torch's intra-op CPU threads (``pegan --threads``)."""
+    if threads < 1:
+        raise PeganError(f"--threads {threads}: choose 1 or more")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _quiet_stdout() -> None:
     """After a closed pipe: send what is left in stdout's buffer to /dev/null, so that the
     interpreter's final flush raises nothing."""
@@ -171,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     _, run = _resolve(args.command)
     try:
+        if args.threads is not None:
+            set_threads(args.threads)
         check_outputs(args.command, args)
         status = int(run(args) or 0)
         sys.stdout.flush()

@@ -128,6 +128,8 @@ def load_schema() -> dict:
             family: {"$ref": f"#/$defs/positive_{kind}"} for family in REFERENCE_RESOLUTION}
     defs["preset"]["properties"]["gpus"]["properties"]["train"]["patternProperties"] = {
         "^(" + "|".join(FAMILIES) + ")$": {"type": "integer", "minimum": 0}}
+    defs["preset"]["properties"]["train"]["patternProperties"] = {
+        "^(" + "|".join(FAMILIES) + ")$": {"type": "object"}}
     outputs = list(metric_registry.outputs())
     column = defs["column"]["properties"]
     column["metric"]["enum"] = outputs
@@ -531,6 +533,9 @@ class ExperimentSpec:
     gpus: int                        # GPUs per training job (0: CPU)
     singan: dict = field(default_factory=dict)
     samples: dict = field(default_factory=dict)
+    # the preset's training settings of this family (presets.<p>.train.<arch>), applied over
+    # the recipe's official defaults and under `pegan train --set` (pegan.train.settings_for)
+    train: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -615,4 +620,5 @@ def resolve(config: Mapping, experiment: str, preset: str | None = None) -> Expe
         singan={**p["singan"], **{k: override[k] for k in ("max_size",) if k in override}}
         if arch == "singan" else {},
         samples=dict(p["samples"]),
+        train=dict(p.get("train", {}).get(arch, {})),
     )

@@ -203,6 +203,26 @@ def generator_fid(G: torch.nn.Module, *, scale: int, real_features: str | Path, 
     return frechet_distance_to_stats(fake, rf.mu, rf.sigma)
 
 
+def generator_scores(G: torch.nn.Module, *, metric: str, scale: int, num: int, seed: int,
+                     real: str | Path, device: str | torch.device = "cpu",
+                     batch_size: int = 16) -> dict[str, float]:
+    """The values of one registered metric that reads no feature network (e.g. structure) on
+    `num` seeded samples of G at `scale`, against the real images `real` (resized to `scale`
+    by the metric): the cheap learning-curve metric of the training loop's snapshots."""
+    m = registry.get(metric)
+    cfg = checked_settings(None)
+    if m.feature_pass(cfg):
+        raise PeganError(f"metric {metric!r} reads a feature network; use `pegan evaluate`")
+    ctx = EvaluationContext(scale=scale, seed=seed, device=torch.device(device),
+                            batch_size=batch_size, real=real, real_features=None, settings=cfg,
+                            feature_counts={})
+    accumulator = m.build(ctx, num)
+    for batch in Sampler(G, scale=scale, num=num, seed=seed, device=device,
+                         batch_size=batch_size).batches():
+        accumulator.add(batch, {})
+    return accumulator.finish()[0]
+
+
 # ------------------------------------------------------------------------ evaluation
 
 def network_name(extractor: FeatureExtractor) -> str:

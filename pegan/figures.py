@@ -9,6 +9,8 @@ Figures (``pegan figure NAME --out PNG [inputs...]``):
 * ``singan-samples``: each SinGAN variant's training image, samples at the training size and
   at another aspect ratio;
 * ``samples-<table>``: a sample grid per row experiment of a table;
+* (``pegan claims --samples-figure``) a sample row per claim run, seeds included
+  (:func:`figure_run_samples`);
 * ``curves-<table>``: the snapshot-selection metric against images seen, per row;
 * ``bars-<table>``: reproduced vs reported, one panel per column.
 
@@ -227,6 +229,52 @@ def figure_singan_samples(out: str | Path, models: Sequence[str | Path]) -> None
             ax.axis("off")
         row[0].set_title(f"{_run_name(path)}\n{panels[0][0]}", fontsize=7)
     fig.suptitle("SinGAN variants: training image, samples, and samples at another aspect ratio")
+    fig.tight_layout()
+    save(fig, out)
+
+
+def _run_label(path: str | Path) -> str:
+    """'<experiment> seed<k>' of a run's model path (runs/<experiment>/seed<k>/final.pt)."""
+    parts = Path(path).parts
+    seed = parts[-2] if len(parts) >= 2 and parts[-2].startswith("seed") else ""
+    return f"{_run_name(path)} {seed}".strip()
+
+
+def _strip(images: Sequence[np.ndarray]) -> np.ndarray:
+    """uint8 HWC images side by side, each padded at the bottom (white) to the tallest."""
+    height = max(im.shape[0] for im in images)
+    padded = [np.pad(im, ((0, height - im.shape[0]), (0, 2), (0, 0)), constant_values=255)
+              for im in images]
+    return np.concatenate(padded, axis=1)
+
+
+def figure_run_samples(out: str | Path, models: Sequence[str | Path], *,
+                       per_row: int = 6) -> None:
+    """One row per run (the claims' experiments and seeds): `per_row` latent-code samples of
+    a generator (as figure_samples), or a SinGAN run's training image and random samples (as
+    figure_singan_samples); the row is titled '<experiment> seed<k>'. Without models (a
+    preset or workflow slice that tests no claim) the figure says so."""
+    from pegan.models import singan
+    from pegan.snapshot import load_snapshot
+
+    plt = pyplot()
+    if not models:
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.text(0.5, 0.5, "no claim run to draw", ha="center", va="center")
+        ax.axis("off")
+        save(fig, out)
+        return
+    fig, axes = plt.subplots(len(models), 1, squeeze=False,
+                             figsize=(per_row * 0.9, 1.1 * len(models)))
+    for ax, path in zip(axes[:, 0], models):
+        if load_snapshot(path).get("arch") == "singan":
+            panels = singan.figure_panels(path, seed=SAMPLE_SEED)
+            images = [image for title, image in panels if title != "reconstruction"][:per_row]
+        else:
+            images = list(_generate(path, per_row, None)[0])
+        ax.imshow(_strip([_to_image(x) for x in images]))
+        ax.set_title(_run_label(path), fontsize=7, loc="left")
+        ax.axis("off")
     fig.tight_layout()
     save(fig, out)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Mapping
 
 from pegan.config import SNAPSHOT_PATTERN, ExperimentSpec, resolve
+from pegan.errors import ConfigError
 from pegan.metrics import registry
 
 @dataclass(frozen=True, order=True)
@@ -118,12 +119,25 @@ def cells(config: Mapping, preset: str | None = None) -> list[Cell]:
     return out
 
 
-def tested_claims(config: Mapping, preset: str | None = None) -> list[dict]:
-    """The claims a preset tests with statistics (preset `claims`, default: all)."""
+def tested_claims(config: Mapping, preset: str | None = None,
+                  finding: str | None = None) -> list[dict]:
+    """The claims a preset tests with statistics (preset `claims`, default: all); `finding`:
+    only those of that finding (a per-finding target, `snakemake claims_<finding>`)."""
     preset = preset or config["preset"]
     wanted = config["presets"][preset].get("claims")
-    claims = config.get("claims", [])
-    return [c for c in claims if wanted is None or c["id"] in wanted]
+    claims = [c for c in config.get("claims", []) if wanted is None or c["id"] in wanted]
+    if finding is None:
+        return claims
+    known = findings(config, preset)
+    if finding not in known:
+        raise ConfigError(f"finding {finding!r} is not tested by preset {preset!r} "
+                          f"(choose {', '.join(known) or 'none: it tests no claim'})")
+    return [c for c in claims if c["finding"] == finding]
+
+
+def findings(config: Mapping, preset: str | None = None) -> list[str]:
+    """The findings of the claims a preset tests, in registry order."""
+    return list(dict.fromkeys(c["finding"] for c in tested_claims(config, preset)))
 
 
 def claim_rows(claim: Mapping) -> list[str]:
@@ -136,10 +150,12 @@ def claim_rows(claim: Mapping) -> list[str]:
     return [str(claim["better"]), str(claim["worse"])]
 
 
-def claim_cells(config: Mapping, preset: str | None = None) -> list[Cell]:
-    """The table cells the preset's tested claims compare (what `claims` has to evaluate)."""
+def claim_cells(config: Mapping, preset: str | None = None,
+                finding: str | None = None) -> list[Cell]:
+    """The table cells the preset's tested claims (of `finding`) compare (what `claims` has
+    to evaluate)."""
     wanted = {(c["table"], row, c["column"])
-              for c in tested_claims(config, preset) for row in claim_rows(c)}
+              for c in tested_claims(config, preset, finding) for row in claim_rows(c)}
     return [c for c in cells(config, preset) if (c.table, c.row, c.column) in wanted]
 
 

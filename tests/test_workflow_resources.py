@@ -58,6 +58,20 @@ def _check_partitions(jobs: list[tuple[str, dict[str, str]]], gpu_rules: set[str
     assert asking == gpu_rules
 
 
+def test_every_variant_of_evaluate_has_the_gpu_resources_of_evaluate():
+    """`use rule evaluate as X` jobs ask for the GPU of `evaluate`, also those the dry runs
+    above do not plan (evaluate_heldout: the paper preset's held-out floor needs CelebA)."""
+    variants = set()
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
+        variants |= set(re.findall(r"^use rule evaluate as (\w+) with:", path.read_text(),
+                                   flags=re.M))
+    assert {"evaluate_upsampled", "evaluate_heldout"} <= variants
+    for name in ("slurm", "slurm-local"):
+        resources = _profile(name)["set-resources"]
+        for rule in variants:
+            assert resources.get(rule) == resources["evaluate"], (name, rule)
+
+
 def test_slurm_sends_every_gpu_job_to_the_gpu_partition():
     _check_partitions(_dry_run("--profile", "profiles/slurm", "--config", "preset=paper"),
                       GPU_RULES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pegan.claims.check import check_claims
+from pegan.claims.convergence import claim_runs, convergence_rows
 from pegan.claims.provenance import git_commit, job_seconds, machine, run_span
 from pegan.claims.report import write_outputs
 from pegan.claims.stats import ALPHA
@@ -24,6 +25,19 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wall-time", default=None, help="wall time of the whole run, for the header")
     p.add_argument("--fail-on-not-held", action="store_true",
                    help="exit 1 when a claim is not held")
+    p.add_argument("--finding", default=None,
+                   help="test only this finding's claims (Holm over them): a per-finding report")
+    p.add_argument("--heldout", nargs="*", default=[],
+                   help="metrics JSONs of held-out real images (the floor of the convergence "
+                        "table), written by `pegan evaluate <held-out zip>`")
+    p.add_argument("--curves", nargs="*", default=[],
+                   help="the claim runs' snapshots.jsonl (learning curves; missing: none)")
+    p.add_argument("--convergence-csv", default=None,
+                   help="the convergence table as CSV (one row per claim run)")
+    p.add_argument("--models", nargs="*", default=[],
+                   help="the claim runs' final.pt, drawn in --samples-figure")
+    p.add_argument("--samples-figure", default=None,
+                   help="PNG: a row of samples per claim run (of --models)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,21 +47,36 @@ def run(args: argparse.Namespace) -> int:
     preset = args.preset or cfg["preset"]
     if not 0 < args.alpha < 1:
         raise PeganError(f"--alpha {args.alpha}: choose a level in (0, 1), e.g. 0.05")
-    claims = check_claims(cfg, args.metrics, preset, args.alpha)
+    claims = check_claims(cfg, args.metrics, preset, args.alpha, finding=args.finding)
+    rows = convergence_rows(cfg, preset, args.metrics, args.heldout, args.curves,
+                            finding=args.finding)
     seconds = None
     header = {"pegan commit": git_commit(), "machine": machine()}
+    if args.finding:
+        header["finding"] = (f"{args.finding} only (`snakemake claims_{args.finding}`); Holm's "
+                             "correction over its claims")
     if args.benchmarks:
         seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
                                                 for r in t["rows"]})
         span = run_span(args.benchmarks)
-        if span:
+        if args.finding:
+            ours = {e for e, _ in claim_runs(cfg, preset, args.finding)}
+            header["jobs"] = (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min "
+                              "summed over this finding's train and evaluate jobs (Snakemake "
+                              "benchmark files)")
+        elif span:
             header["jobs"] = (f"{span[0] / 60:.1f} min wall time from the first job's start to "
                               f"the last job's end; {span[1] / 60:.1f} min summed over jobs "
                               "(Snakemake benchmark files)")
     if args.wall_time:
         header["wall time"] = args.wall_time
     write_outputs(cfg, claims, preset, args.out, args.csv, args.figure, alpha=args.alpha,
-                  seconds=seconds, header=header)
+                  seconds=seconds, header=header, convergence=rows,
+                  convergence_csv=args.convergence_csv)
+    if args.samples_figure:
+        from pegan.figures import figure_run_samples
+
+        figure_run_samples(args.samples_figure, args.models)
     held = sum(c.verdict == "held" for c in claims)
     print(f"claims: {held}/{len(claims)} held after Holm's correction "
           f"({sum(c.raw_verdict == 'held' for c in claims)} uncorrected), "

@@ -1,4 +1,5 @@
-"""The claims outputs: the Markdown report, the per-pair CSV (and the figure, via
+"""The claims outputs: the Markdown report (its convergence section from
+:mod:`pegan.claims.convergence`), the per-pair CSV, the convergence CSV (and the figure, via
 :mod:`pegan.claims.plot`)."""
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import pandas as pd
 
 from pegan import io
 from pegan.claims.check import ClaimTest
+from pegan.claims.convergence import ConvergenceRow
+from pegan.claims.convergence import frame as convergence_frame
+from pegan.claims.convergence import markdown as convergence_markdown
 from pegan.claims.plot import figure
 from pegan.claims.stats import ALPHA, VERDICTS, PairTest, combine
 from pegan.tables import lower_is_better
@@ -61,7 +65,10 @@ def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
 
 def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *,
                     alpha: float = ALPHA, seconds: Mapping[str, float] | None = None,
-                    header: Mapping[str, str] | None = None) -> str:
+                    header: Mapping[str, str] | None = None,
+                    convergence: Sequence[ConvergenceRow] | None = None) -> str:
+    """The report; `convergence` (rows of :func:`pegan.claims.convergence.convergence_rows`)
+    adds the convergence section before the verdicts."""
     findings: dict[str, list[ClaimTest]] = defaultdict(list)
     for c in claims:
         findings[c.finding].append(c)
@@ -82,6 +89,12 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
         "verdicts and counts below are the corrected ones; the uncorrected ones are given "
         "beside them.",
         "",
+    ]
+    if convergence is not None:
+        lines += convergence_markdown(convergence, config["convergence"],
+                                      config["presets"][preset]["num_images"])
+        lines += ["## Verdicts", ""]
+    lines += [
         f"**Findings:** {sum(v == 'held' for v in verdicts.values())}/{len(verdicts)} held, "
         f"{sum(v == 'not held' for v in verdicts.values())} not held, "
         f"{sum(v == 'inconclusive' for v in verdicts.values())} inconclusive; "
@@ -130,14 +143,22 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _write_csv(path: str | Path, table: pd.DataFrame) -> None:
+    io.write_text(path, table.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+
+
 def write_outputs(config: Mapping, claims: Sequence[ClaimTest], preset: str, md: str | Path,
                   csv: str | Path | None = None, fig: str | Path | None = None, *,
                   alpha: float = ALPHA, seconds: Mapping[str, float] | None = None,
-                  header: Mapping[str, str] | None = None) -> None:
-    """Write the Markdown report, and the CSV and the figure where paths are given."""
+                  header: Mapping[str, str] | None = None,
+                  convergence: Sequence[ConvergenceRow] | None = None,
+                  convergence_csv: str | Path | None = None) -> None:
+    """Write the Markdown report, and the CSVs and the figure where paths are given."""
     io.write_text(md, render_markdown(config, claims, preset, alpha=alpha, seconds=seconds,
-                                      header=header))
+                                      header=header, convergence=convergence))
     if csv:
-        io.write_text(csv, frame(claims).to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+        _write_csv(csv, frame(claims))
+    if convergence_csv:
+        _write_csv(convergence_csv, convergence_frame(convergence or []))
     if fig:
         figure(claims, fig)

@@ -3,6 +3,12 @@
 Output: ``00000000.png``, ``00000001.png``, ... at the zip's root, each RES x RES (centre-crop,
 antialiased resize). Single-image (SinGAN) datasets, i.e. kind ``skimage`` or a ``folder`` whose
 path is one image file, keep their aspect: the longer side becomes RES.
+
+``--first-index K`` writes the dataset's images K, K+1, ... instead of 0, 1, ...: with K the
+preset's ``num_images`` these are *held-out* images, of the same dataset but not in the training
+set (the held-out-real floor of ``pegan claims``). Image i of the synthetic dataset is its own
+random stream, so its held-out images are ``aligned_object(i)`` for i >= K; the LFW subset and a
+folder keep their images after the first K in name order; a single image has none.
 """
 
 from __future__ import annotations
@@ -45,33 +51,70 @@ def _folder_source(name: str, spec: dict) -> ImageArchive:
                      f"{path} (a folder or zip of PNG/JPEG images, or the image file itself)")
 
 
-def source_images(name: str, spec: dict, num: int, resolution: int, seed: int = 0
-                  ) -> tuple[int, Iterator[Image.Image]]:
-    """(count, iterator of RGB images ready to write) for a dataset spec of config.yaml."""
+def _check_kind(name: str, spec: dict) -> None:
+    if spec["kind"] not in ("synthetic", "lfw_subset", "skimage", "folder"):
+        raise PeganError(f"dataset {name!r}: unknown kind {spec['kind']!r} "
+                         "(synthetic, lfw_subset, skimage or folder)")
+
+
+def images_after(name: str, spec: dict, first: int) -> int | None:
+    """How many images the dataset holds from index `first` on (None: unbounded, the
+    synthetic dataset; 0 for a single-image dataset whatever `first`)."""
+    _check_kind(name, spec)
+    if spec["kind"] == "synthetic":
+        return None
+    if is_single_image(spec):
+        return 0
+    total = len(bundled.lfw_subset()) if spec["kind"] == "lfw_subset" else \
+        len(_folder_source(name, spec))
+    return max(total - first, 0)
+
+
+def source_images(name: str, spec: dict, num: int, resolution: int, seed: int = 0,
+                  first: int = 0) -> tuple[int, Iterator[Image.Image]]:
+    """(count, iterator of RGB images ready to write) for a dataset spec of config.yaml: the
+    images `first`, `first` + 1, ... (at most `num`)."""
+    _check_kind(name, spec)
     kind = spec["kind"]
     single = is_single_image(spec)
     shape = (lambda img: longer_side(img, resolution)) if single else (lambda img: square(img, resolution))
+    stop = first + num
     if kind == "synthetic":
-        return num, (from_array(synthetic.aligned_object(i, resolution, seed)) for i in range(num))
+        return num, (from_array(synthetic.aligned_object(i, resolution, seed))
+                     for i in range(first, stop))
     if kind == "lfw_subset":
-        faces = bundled.lfw_subset()
-        return min(num, len(faces)), (shape(f) for f in faces[:num])
+        faces = bundled.lfw_subset()[first:stop]
+        return len(faces), (shape(f) for f in faces)
     if kind == "skimage":
         return 1, iter([shape(bundled.skimage_image(spec["image"]))])
-    if kind == "folder":
-        archive = _folder_source(name, spec)
-        count = 1 if single else min(num, len(archive))
-        return count, (shape(archive.read(i)) for i in range(count))
-    raise PeganError(f"dataset {name!r}: unknown kind {kind!r} "
-                     "(synthetic, lfw_subset, skimage or folder)")
+    archive = _folder_source(name, spec)
+    indices = range(1) if single else range(first, min(stop, len(archive)))
+    return len(indices), (shape(archive.read(i)) for i in indices)
+
+
+def check_heldout(name: str, spec: dict, first: int, num: int) -> None:
+    """Refuse held-out images (`first` > 0) a dataset cannot give: a single image, or fewer
+    than `num` images after the first `first`."""
+    if is_single_image(spec):
+        raise PeganError(f"dataset {name!r} is a single image: it has no held-out images "
+                         f"(drop --first-index {first})")
+    left = images_after(name, spec, first)
+    if left is not None and left < num:
+        raise PeganError(f"dataset {name!r} has {left} images after the first {first}, "
+                         f"{num} held-out images are needed; add images or lower --num")
 
 
 def prepare(name: str, spec: dict, *, resolution: int, num: int, out: str | Path,
-            seed: int = 0) -> int:
-    """Write the zip atomically; returns the number of images written."""
+            seed: int = 0, first: int = 0) -> int:
+    """Write the zip atomically (images `first`, `first` + 1, ...: held-out images when
+    `first` > 0); returns the number of images written."""
     if resolution < 1 or num < 1:
         raise PeganError("--resolution and --num must be positive")
-    count, images = source_images(name, spec, num, resolution, seed)
+    if first < 0:
+        raise PeganError(f"--first-index {first}: choose 0 (the training set) or more")
+    if first:
+        check_heldout(name, spec, first, num)
+    count, images = source_images(name, spec, num, resolution, seed, first)
     if count < num and not is_single_image(spec):
         log.warning("dataset %s has %d images, fewer than the %d asked for: keeping %d",
                     name, count, num, count)
@@ -115,6 +158,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, required=True, help="output size in pixels")
     p.add_argument("--num", type=int, required=True, help="number of images to keep")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic dataset")
+    p.add_argument("--first-index", type=int, default=0,
+                   help="index of the first image written (0: the training set; the preset's "
+                        "num_images: held-out images, not in the training set)")
     p.add_argument("--out", required=True, help="output zip")
 
 
@@ -126,6 +172,6 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(spec, dict) or "kind" not in spec:
         raise PeganError("--spec must be a JSON object with a 'kind'")
     count = prepare(args.dataset, spec, resolution=args.resolution, num=args.num,
-                    out=args.out, seed=args.seed)
+                    out=args.out, seed=args.seed, first=args.first_index)
     print(f"{args.out}: {count} images of {args.dataset} at {args.resolution} px")
     return 0

@@ -69,3 +69,27 @@ def recipe_class(arch: str):
                          f"(known: {', '.join(RECIPES)})")
     module, _, name = RECIPES[arch].partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def settings_for(spec, overrides=None):
+    """The training settings of a run of `spec`: the recipe's official defaults, under the
+    preset's values for the family (``presets.<p>.train.<arch>``, in ``spec.train``), under
+    `overrides` (``pegan train --set``)."""
+    from pegan.train.recipe import parse_settings
+
+    return parse_settings(recipe_class(spec.arch).Settings, {**spec.train, **(overrides or {})})
+
+
+def check_settings(config) -> None:
+    """Every preset's `train:` section names settings of its family's recipe with values of
+    their type: a ConfigError of one line otherwise (the workflow and `pegan validate` call
+    this before any job)."""
+    from pegan.errors import ConfigError
+    from pegan.train.recipe import parse_settings
+
+    for preset, p in config["presets"].items():
+        for family, values in (p.get("train") or {}).items():
+            try:
+                parse_settings(recipe_class(family).Settings, values, strict=True)
+            except PeganError as exc:
+                raise ConfigError(f"presets.{preset}.train.{family}: {exc}") from None

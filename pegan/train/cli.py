@@ -80,6 +80,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
                         "are recorded in events.jsonl and config.json")
     p.add_argument("--inception", default=None, help="Inception weights for the snapshot FID")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument("--no-curve", action="store_true",
+                   help="no structure/diversity learning curve at the snapshots")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop as for the time budget after this many iterations (testing)")
     p.add_argument("--deadline", type=float, default=None, help=argparse.SUPPRESS)
@@ -167,6 +169,8 @@ def _child_argv(args: argparse.Namespace, inv: Invocation, deadline: float | Non
         argv += ["--accept-config-change", args.accept_config_change]
     if args.no_progress:
         argv.append("--no-progress")
+    if args.no_curve:
+        argv.append("--no-curve")
     return argv
 
 
@@ -206,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         snapshot_log=inv.snapshot_log, selection=inv.selection, deadline=deadline,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
         log_every=args.log_every, workers=args.workers, settings=_settings(args.settings),
-        device=args.device, progress=not args.no_progress, stop_after=args.stop_after,
+        device=args.device, progress=not args.no_progress, curve=not args.no_curve, stop_after=args.stop_after,
         inception_path=args.inception, accept_config_change=args.accept_config_change)
     status = train(inv.spec, options)
     if status == 0 and int(os.environ.get("RANK", 0)) == 0:

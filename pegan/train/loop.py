@@ -8,7 +8,8 @@ checkpoint dir (outside the workflow's declared outputs, so a retry never delete
                        recorded configuration changes (--accept-config-change) of the run
     ckpt-*.pt          resumable checkpoints (the last K)
     snapshot-*.pt      G_ema snapshots (pegan.snapshot format) at the spec's image counts
-    snapshots.jsonl    one line per snapshot: kimg, paper Mimg, file, fid@<scale>
+    snapshots.jsonl    one line per snapshot: kimg, paper Mimg, file, fid@<px> (selection),
+                       structure@<px> and diversity@<px> (the learning curve)
     train.jsonl        losses and timings
     events.jsonl       start / resume / config-changed / checkpoint / snapshot / stop /
                        diverged / done
@@ -40,19 +41,22 @@ from pegan.device import resolve_device
 from pegan.errors import PeganError
 from pegan.io import atomic_path, write_json, write_text
 from pegan.seeding import seed_all
-from pegan.train import distributed, recipe_class
+from pegan.train import distributed, recipe_class, settings_for
 from pegan.train.budget import RESUME_EXIT_STATUS, TimeBudget
 from pegan.train.checkpoint import (CheckpointStore, capture_rng, config_hash,
                                     nonfinite_entries, restore_rng, state_digest)
 from pegan.train.logs import JsonlLog
 from pegan.train.runlock import RunLock
-from pegan.train.recipe import Recipe, Schedule, parse_settings
+from pegan.train.recipe import Recipe, Schedule
 
 log = logging.getLogger(__name__)
 
 DIVERGED_EXIT_STATUS = 3
-# Spec fields that do not change the training trajectory (left out of the config hash).
-_UNHASHED_SPEC_FIELDS = ("samples", "device", "gpus")
+# the structure metric's outputs logged at each snapshot (as "<key>@<px>")
+CURVE_KEYS = ("structure", "diversity")
+# Spec fields that do not change the training trajectory, or that the hash holds already
+# (`train`: the preset's settings, hashed as the resolved `settings`): left out of the hash.
+_UNHASHED_SPEC_FIELDS = ("samples", "device", "gpus", "train")
 
 
 class TrainingDiverged(PeganError):
@@ -84,6 +88,8 @@ class RunOptions:
     inception_path: str | None = None        # for the selection metric
     accept_config_change: str | None = None  # the reason: continue a checkpoint written with
                                              # other recipe settings (recorded in the run)
+    curve: bool = True                       # structure/diversity at each snapshot (the
+                                             # learning curve in snapshots.jsonl)
 
 
 @contextmanager
@@ -126,7 +132,7 @@ class _Run:
         if self.main:
             self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         cls = recipe_class(spec.arch)
-        settings = parse_settings(cls.Settings, opts.settings)
+        settings = settings_for(spec, opts.settings)
         # Models are built from the run seed alone (identical on every rank) ...
         seed_all(opts.seed, 0)
         self.ctx = TrainContext(device=device, seed=opts.seed, rank=rank, world_size=world)
@@ -176,42 +182,66 @@ class _Run:
         batches = real_batches(self.dataset, self.sampler, start_iteration=start,
                                rank=self.ctx.rank, world_size=self.ctx.world_size,
                                device=self.ctx.device, workers=self._workers())
-        bar = _progress(total, start, enabled=self.main and self.opts.progress)
-        window: dict[str, list[float]] = {}
-        window_start, window_iters = time.time(), 0
+        self.bar = _progress(total, start, enabled=self.main and self.opts.progress)
+        window = _Window()
         while done < total:
             upcoming = self.metric_seconds if done + 1 in snapshots else 0.0
             # the budget stops a run only after it made progress in this attempt
             stop = (done > start and self.budget.exhausted(upcoming)) or (
                 self.opts.stop_after is not None and done >= self.opts.stop_after)
             if distributed.any_true(stop, self.ctx.device):
-                bar.close()
+                self._check_finite(window)
+                self.bar.close()
                 return self._stop(done)
             t0 = time.time()
             out = self.recipe.step(next(batches), done)
-            values = self._check_finite(out.losses, done)
+            window.add(done, out)
             done += 1
             self.budget.observe_step(time.time() - t0)
-            for k, v in {**values, **out.info}.items():
-                window.setdefault(k, []).append(v)
-            window_iters += 1
-            sec_per_kimg = (time.time() - window_start) / max(
-                1e-9, self.schedule.kimg(window_iters))
-            bar.update(1)
-            bar.set_postfix_str(_postfix(self.schedule.kimg(done), sec_per_kimg, values, out.info),
-                                refresh=False)
-            if done % self.opts.log_every == 0 or done == total:
-                self._log(done, window, window_iters, time.time() - window_start)
-                window, window_start, window_iters = {}, time.time(), 0
+            self.bar.update(1)
             saving = done % self.checkpoint_every == 0 or done in snapshots or done == total
+            # the losses stay on the device until a log line or a checkpoint needs them
+            if done % self.opts.log_every == 0 or done == total:
+                window = self._flush(done, window)
             if saving:
+                self._check_finite(window)
                 self._check_state(done)
             if done in snapshots:
                 self._snapshot(done)
             if saving:
                 self._checkpoint(done)
-        bar.close()
+        self.bar.close()
         return self._finish(done)
+
+    def _check_finite(self, window: "_Window") -> list[tuple[int, dict[str, float]]]:
+        """The NaN/Inf guard on the window's losses, copied to the host in one transfer (only
+        those not checked yet); returns (iteration, {loss: value}) of the whole window."""
+        fresh = window.fetch()
+        bad = next(((it, [f"{k} = {v}" for k, v in values.items() if not np.isfinite(v)])
+                    for it, values in fresh if not all(map(np.isfinite, values.values()))), None)
+        if distributed.any_true(bad is not None, self.ctx.device):
+            if bad is None:
+                self._diverged(window.iterations[0], "a loss on another rank is not finite")
+            iteration, what = bad
+            self._diverged(iteration, ", ".join(what), losses=dict(fresh)[iteration])
+        return window.fetched
+
+    def _flush(self, done: int, window: "_Window") -> "_Window":
+        """The guard on the window's losses, one train.jsonl line; returns a fresh window."""
+        per_iteration = self._check_finite(window)
+        merged: dict[str, list[float]] = {}
+        for _, values in per_iteration:
+            for k, v in values.items():
+                merged.setdefault(k, []).append(v)
+        for k, v in window.info.items():
+            merged.setdefault(k, []).extend(v)
+        seconds = time.time() - window.start
+        self._log(done, merged, len(window.iterations), seconds)
+        means = {k: float(np.mean(v)) for k, v in merged.items()}
+        self.bar.set_postfix_str(_postfix(self.schedule.kimg(done), seconds / max(
+            1e-9, self.schedule.kimg(len(window.iterations))), means,
+            {k: v[-1] for k, v in window.info.items()}), refresh=False)
+        return _Window()
 
     def _workers(self) -> int:
         if self.opts.workers is not None:
@@ -302,16 +332,7 @@ class _Run:
                     ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diff.items()),
                     self.opts.accept_config_change)
 
-    # --------------------------------------------------------------- per-iteration
-    def _check_finite(self, losses: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
-        names = list(losses)
-        values = torch.stack([losses[k].detach().float().reshape(()) for k in names]).cpu().tolist()
-        bad = [f"{k} = {v}" for k, v in zip(names, values) if not np.isfinite(v)]
-        if distributed.any_true(bool(bad), self.ctx.device):
-            what = ", ".join(bad) if bad else "a loss on another rank is not finite"
-            self._diverged(iteration, what, losses=dict(zip(names, values)))
-        return dict(zip(names, values))
-
+    # ------------------------------------------------------------------ guards
     def _check_state(self, done: int) -> None:
         """Before a snapshot or checkpoint: parameters, buffers and optimiser moments must be
         finite (an overflowing exp_avg_sq can hide behind finite losses)."""
@@ -360,6 +381,8 @@ class _Run:
             argv += ["--set", pair]
         if not o.progress:
             argv.append("--no-progress")
+        if not o.curve:
+            argv.append("--no-curve")
         argv += ["--accept-config-change", f"diverged at iteration {iteration}"]
         return shlex.join(argv)
 
@@ -401,13 +424,35 @@ class _Run:
             path = self.snapshot_path(done)
             self.recipe.write_snapshot(path, kimg=kimg)
             t0 = time.time()
-            metrics = self._selection_metrics()
+            metrics = {**self._selection_metrics(), **self._curve_metrics()}
             self.metric_seconds = time.time() - t0
             record = {"iterations": done, "kimg": round(kimg, 6),
                       "mimg": kimg / self.spec.kimg_per_mimg, "snapshot": path.name, **metrics}
             self.snap_log.append(record)
             self.events.event("snapshot", **record)
         distributed.barrier()
+
+    def _curve_metrics(self) -> dict[str, float]:
+        """The learning curve's cheap points: structure and diversity (pegan.metrics.structure,
+        no network) of `samples.structure` seeded samples at each training scale, against
+        the training images."""
+        if not self.spec.scales or not self.opts.curve:
+            return {}
+        from pegan.evaluate import generator_scores
+
+        G, out = self.recipe.eval_generator(), {}
+        num = int(self.spec.samples.get("structure", self.spec.samples.get("swd", 256)))
+        with preserved_rng(), torch.no_grad():
+            for px in self.spec.scales:
+                values = generator_scores(G, metric="structure", scale=px, num=num,
+                                          seed=self.opts.seed, real=self.opts.data,
+                                          device=self.ctx.device, batch_size=self._eval_batch)
+                out.update({f"{k}@{px}": values[k] for k in CURVE_KEYS})
+        return out
+
+    @property
+    def _eval_batch(self) -> int:
+        return 64 if self.ctx.device.type == "cuda" else 16
 
     def _selection_metrics(self) -> dict[str, float]:
         if not self.opts.selection:
@@ -420,7 +465,7 @@ class _Run:
                     G, scale=scale, real_features=str(features),
                     num=int(self.spec.samples.get("selection", 1000)), seed=self.opts.seed,
                     device=str(self.ctx.device),
-                    batch_size=64 if self.ctx.device.type == "cuda" else 16,
+                    batch_size=self._eval_batch,
                     inception_path=self.opts.inception_path))
         return out
 
@@ -471,6 +516,42 @@ class _Run:
 
 
 # ------------------------------------------------------------------------- helpers
+
+
+class _Window:
+    """The iterations since the last train.jsonl line: their losses as device tensors (no
+    host synchronisation per iteration) and their info numbers."""
+
+    def __init__(self) -> None:
+        self.start = time.time()
+        self.iterations: list[int] = []
+        self.names: list[tuple[str, ...]] = []
+        self.losses: list[torch.Tensor] = []
+        self.info: dict[str, list[float]] = {}
+        self.fetched: list[tuple[int, dict[str, float]]] = []   # already on the host
+
+    def add(self, iteration: int, out) -> None:
+        names = tuple(out.losses)
+        self.iterations.append(iteration)
+        self.names.append(names)
+        self.losses.append(torch.stack([out.losses[k].detach().float().reshape(())
+                                        for k in names]))
+        for k, v in out.info.items():
+            self.info.setdefault(k, []).append(v)
+
+    def fetch(self) -> list[tuple[int, dict[str, float]]]:
+        """(iteration, {loss: value}) of the iterations not fetched yet, from one
+        device-to-host copy."""
+        first = len(self.fetched)
+        pending = self.losses[first:]
+        flat = torch.cat(pending).cpu().tolist() if pending else []
+        out, at = [], 0
+        for iteration, names in zip(self.iterations[first:], self.names[first:]):
+            out.append((iteration, dict(zip(names, flat[at:at + len(names)]))))
+            at += len(names)
+        self.fetched += out
+        return out
+
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> dict[str, tuple]:

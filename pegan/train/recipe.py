@@ -58,16 +58,29 @@ def schedule_from_spec(spec: ExperimentSpec) -> Schedule:
     return Schedule(total, per_iter, tuple(snaps))
 
 
-def parse_settings(cls: type, overrides: Mapping[str, Any]) -> Any:
-    """Build the settings dataclass `cls` from {name: value} (values may be CLI strings)."""
+def parse_settings(cls: type, overrides: Mapping[str, Any], *, strict: bool = False) -> Any:
+    """Build the settings dataclass `cls` from {name: value} (values may be CLI strings);
+    `strict`: values must already have the default's type (a config file's values)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, raw in overrides.items():
         if key not in fields:
             raise PeganError(f"unknown training setting {key!r} (known: {', '.join(fields)})")
         default = getattr(cls(), key)
+        if strict and not _same_type(raw, default):
+            raise PeganError(f"training setting {key}={raw!r}: expected a value like {default!r}")
         values[key] = _coerce(key, raw, default)
     return cls(**values)
+
+
+def _same_type(value: Any, default: Any) -> bool:
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
 
 
 def _coerce(key: str, raw: Any, default: Any) -> Any:

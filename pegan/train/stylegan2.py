@@ -49,6 +49,10 @@ class StyleGAN2Settings:
     ema_kimg_paper: float = 10.0                  # EMA half-life, thousands of *paper* images
                                                   # (converted with the preset's kimg_per_mimg)
     ema_nimg_per_step: float = 32.0               # official hook hard-codes 32 images per update
+    ema_kimg: float | None = None                 # EMA half-life in kimg of *this run's* images
+                                                  # (stylegan2-ada's ema_kimg); None: ema_kimg_paper
+    ema_rampup: float | None = None               # half-life <= ema_rampup x images seen so far
+                                                  # (stylegan2-ada's ema_rampup); None: no ramp-up
     scale_sampling: str = "intended"              # MS-PIE draw: "intended" [0.5, 0.25, 0.25] or
                                                   # "official-uniform" (np.random.choice bug)
     scale_probabilities: list | None = None       # explicit per-scale probabilities (None: intended)
@@ -85,8 +89,8 @@ class StyleGAN2Recipe(Recipe):
         self.sampler = mspie.ScaleSampler(self.scales, mode=s.scale_sampling,
                                           probabilities=s.scale_probabilities, seed=ctx.seed)
         self.pl_mean = torch.zeros((), device=ctx.device)
-        half_life_kimg = s.ema_kimg_paper / 1000.0 * spec.kimg_per_mimg
-        self.ema_beta = ema_momentum(half_life_kimg, s.ema_nimg_per_step)
+        self.ema_half_life_kimg = (s.ema_kimg if s.ema_kimg is not None
+                                   else s.ema_kimg_paper / 1000.0 * spec.kimg_per_mimg)
         self.z_dim = getattr(self.G, "z_dim", None) or self.G_kwargs.get("style_dim", 512)
 
     # ------------------------------------------------------------------- interface
@@ -171,5 +175,13 @@ class StyleGAN2Recipe(Recipe):
         self.g_opt.step()
         _requires_grad(D, True)
 
-        update_ema(self.G_ema, G, self.ema_beta)
+        update_ema(self.G_ema, G, self.ema_beta(iteration))
         return StepOutput(out, {"scale": float(scale)})
+
+    def ema_beta(self, iteration: int) -> float:
+        """G_ema's momentum at `iteration`: the half-life, ramped up to `ema_rampup` x the
+        images seen before this iteration when that is set (stylegan2-ada)."""
+        s, half_life = self.settings, self.ema_half_life_kimg
+        if s.ema_rampup is not None:
+            half_life = min(half_life, iteration * self.spec.batch / 1000.0 * s.ema_rampup)
+        return ema_momentum(half_life, s.ema_nimg_per_step)

@@ -1,17 +1,47 @@
 # The paper's claims tested across seeds: per-seed values of the claim cells, Welch one-sided
-# t-tests, verdicts (held / not held / inconclusive). `snakemake --config preset=mini claims`
-# trains and evaluates only the rows the preset's claims compare.
+# t-tests, verdicts (held / not held / inconclusive), and before them the convergence of the
+# compared runs (final metrics beside the held-out-real floor, flattened learning curves).
+# `snakemake --config preset=mini claims` trains and evaluates only the rows the preset's
+# claims compare.
+
+
+# The held-out-real floor: `pegan evaluate` of the held-out zip (data.smk's prepare_heldout)
+# with the claim evaluation's metric set, at its scale, against its real features.
+use rule evaluate as evaluate_heldout with:
+    input:
+        snapshot=lambda wc: heldout_zip(wc.dataset, wc.res),   # an image zip: the "fakes"
+        real_data=lambda wc: data_zip(wc.dataset, wc.res),
+        real_features=heldout_real_features,
+    output:
+        f"{OUT}/metrics/heldout/{{dataset}}/seed{{seed}}/real-{{res}}px-{{metricset}}.json",
+    log:
+        f"{LOGS}/evaluate-heldout/{{dataset}}-seed{{seed}}-{{res}}px-{{metricset}}.log",
+    benchmark:
+        f"{BENCH}/evaluate-heldout/{{dataset}}-seed{{seed}}-{{res}}px-{{metricset}}.tsv"
 
 
 rule claims:
     input:
         metrics=claim_inputs,
+        heldout=claim_heldout,
+        curves=claim_curves,
+        models=claim_models,
         config=f"{OUT}/config.json",
     output:
         md=report(f"{OUT}/claims.md", caption="../report/claims-md.rst", category="Claims"),
         csv=report(f"{OUT}/claims.csv", caption="../report/claims-csv.rst", category="Claims"),
+        convergence=report(
+            f"{OUT}/claims-convergence.csv",
+            caption="../report/claims-convergence-csv.rst",
+            category="Claims",
+        ),
         figure=report(
             f"{FIG}/claims.png", caption="../report/claims-figure.rst", category="Claims"
+        ),
+        samples=report(
+            f"{FIG}/claims-samples.png",
+            caption="../report/claims-samples.rst",
+            category="Claims",
         ),
     log:
         f"{LOGS}/claims.log",
@@ -20,9 +50,39 @@ rule claims:
     params:
         preset=PRESET,
         benchmarks=BENCH,
+        finding=lambda wc: f"--finding {wc.finding}" if "finding" in wc.keys() else "",
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan claims {input.metrics} --config {input.config} --preset {params.preset} "
-        "--benchmarks {params.benchmarks} --out {output.md} --csv {output.csv} "
-        "--figure {output.figure} > {log} 2>&1"
+        "pegan claims {input.metrics} --heldout {input.heldout} --curves {input.curves} "
+        "--models {input.models} --config {input.config} --preset {params.preset} "
+        "{params.finding} --benchmarks {params.benchmarks} --out {output.md} --csv {output.csv} "
+        "--convergence-csv {output.convergence} --figure {output.figure} "
+        "--samples-figure {output.samples} > {log} 2>&1"
+
+
+# One finding on its own (its runs, evaluations and report; Holm over its claims), so that a
+# finding fits a working session and can be regenerated alone: `snakemake claims_<finding>`
+# (dashes as underscores, e.g. claims_singan_global_structure), one target per finding below.
+use rule claims as claims_finding with:
+    # plain outputs: the HTML report (`snakemake --report`) shows the combined claims report
+    output:
+        md=f"{OUT}/claims/{{finding}}/claims.md",
+        csv=f"{OUT}/claims/{{finding}}/claims.csv",
+        convergence=f"{OUT}/claims/{{finding}}/claims-convergence.csv",
+        figure=f"{FIG}/claims/{{finding}}/claims.png",
+        samples=f"{FIG}/claims/{{finding}}/claims-samples.png",
+    log:
+        f"{LOGS}/claims-{{finding}}.log",
+    benchmark:
+        f"{BENCH}/claims-{{finding}}.tsv"
+
+
+for _finding in FINDINGS:
+
+    rule:
+        name:
+            f"claims_{_finding.replace('-', '_')}"
+        input:
+            expand(rules.claims_finding.output, finding=_finding),
+

@@ -4,10 +4,13 @@
 import json
 import shlex
 import sys
+from types import SimpleNamespace
 
 from pegan import config as pegan_config
 from pegan import evaluate as pegan_evaluate
 from pegan import plan
+from pegan import train as pegan_train
+from pegan.claims import convergence as pegan_convergence
 from pegan.errors import ConfigError
 from pegan.metrics import real_features as pegan_real_features
 from pegan.metrics.fid import inception_path_for
@@ -16,12 +19,15 @@ from pegan.metrics.fid import inception_path_for
 def pegan_validated(config):
     """The schema (workflow/schemas/config.schema.yaml, with its lists of allowed values
     filled from the code by pegan.config.load_schema) and the cross-references (rows ->
-    experiments, scales, preset name): the same check as `pegan validate`, which also fills in
-    the schema's defaults. Snakemake's own validate() is not used: it would read the schema
-    file without those lists and dump the whole schema on an error. A mistake ends the parsing
-    with its one line and exit status 1: Snakemake prints a SystemExit's message as it is."""
+    experiments, scales, preset name) and the presets' training settings: the same check as
+    `pegan validate`, which also fills in the schema's defaults. Snakemake's own validate() is
+    not used: it would read the schema file without those lists and dump the whole schema on
+    an error. A mistake ends the parsing with its one line and exit status 1: Snakemake prints
+    a SystemExit's message as it is."""
     try:
-        return pegan_config.validate(config)
+        validated = pegan_config.validate(config)
+        pegan_train.check_settings(validated)
+        return validated
     except ConfigError as exc:
         sys.exit(f"pegan: error: {exc}")
 
@@ -53,6 +59,8 @@ BENCH = f"{OUT}/benchmarks"
 SPECS = plan.specs(config, PRESET)
 RUNS = plan.runs(config, PRESET)
 EVALUATIONS = plan.evaluations(config, PRESET)
+# the findings the preset tests: one `claims_<finding>` target each (claims.smk)
+FINDINGS = plan.findings(config, PRESET)
 PRESET_CFG = config["presets"][PRESET]
 # the preset's effective metric settings (global `metrics:` under the preset's `metrics:`),
 # passed to every evaluation and real-features job
@@ -73,6 +81,7 @@ wildcard_constraints:
     table="[a-z0-9][a-z0-9-]*",
     figure="[a-z0-9-]+",
     gen=r"\d+",
+    finding="|".join(FINDINGS) or "(?!)",
 
 
 def spec_json(experiment):
@@ -175,15 +184,63 @@ def table_inputs(wildcards):
     ]
 
 
+def claim_finding(wildcards):
+    """The finding of a per-finding claims job (claims_finding), else None: all."""
+    return wildcards.finding if "finding" in wildcards.keys() else None
+
+
 def claim_inputs(wildcards):
-    """Metrics files of the cells the preset's claims compare, every seed."""
+    """Metrics files of the cells the preset's claims (of the job's finding) compare, every
+    seed."""
     return sorted(
         {
             metrics_file(cell.evaluation.experiment, seed, cell.evaluation)
-            for cell in plan.claim_cells(config, PRESET)
+            for cell in plan.claim_cells(config, PRESET, claim_finding(wildcards))
             for seed in PRESET_CFG["seeds"]
         }
     )
+
+
+# The claims' convergence table: held-out-real floors (evaluated with the preset's first
+# seed), the learning curves and the final models of every claim run.
+HELDOUT = pegan_convergence.heldout_evaluations(config, PRESET)
+
+
+def heldout_zip(dataset, res):
+    return f"{OUT}/data/{dataset}-{res}px-heldout.zip"
+
+
+def claim_heldout(wildcards):
+    seed = PRESET_CFG["seeds"][0]
+    return [
+        pegan_convergence.heldout_metrics_path(f"{OUT}/metrics", seed, h)
+        for h in pegan_convergence.heldout_evaluations(config, PRESET, claim_finding(wildcards))
+    ]
+
+
+def heldout_real_features(wildcards):
+    """The real features of the claim evaluation the floor stands beside (same files)."""
+    wanted = (wildcards.dataset, int(wildcards.res), wildcards.metricset)
+    h = next((h for h in HELDOUT if (h.dataset, h.scale, h.metricset) == wanted), None)
+    if h is None:
+        raise ValueError(f"no claim row is evaluated with {wanted[2]} on {wanted[0]} at "
+                         f"{wanted[1]} px: no held-out floor to compute")
+    return eval_real_features(SimpleNamespace(experiment=h.experiment, res=wildcards.res,
+                                              metricset=wildcards.metricset))
+
+
+def claim_curves(wildcards):
+    return [
+        f"{run_dir(e, s)}/snapshots.jsonl"
+        for e, s in pegan_convergence.claim_runs(config, PRESET, claim_finding(wildcards))
+    ]
+
+
+def claim_models(wildcards):
+    return [
+        f"{run_dir(e, s)}/final.pt"
+        for e, s in pegan_convergence.claim_runs(config, PRESET, claim_finding(wildcards))
+    ]
 
 
 def final_models(experiments):

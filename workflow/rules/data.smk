@@ -19,6 +19,29 @@ rule prepare_data:
         "--resolution {wildcards.res} --num {params.num} --out {output} > {log} 2>&1"
 
 
+# Held-out reals (the floor of the claims' convergence table): the images after the training
+# set, as many as the claim evaluations at that size read (pegan.claims.convergence). Its own
+# rule, not a `use rule prepare_data`: the extra --first-index would change prepare_data's
+# command, and Snakemake would rerun every prepared dataset and every run trained on it.
+rule prepare_heldout:
+    output:
+        heldout_zip("{dataset}", "{res}"),
+    log:
+        f"{LOGS}/data/{{dataset}}-{{res}}px-heldout.log",
+    benchmark:
+        f"{BENCH}/data/{{dataset}}-{{res}}px-heldout.tsv"
+    params:
+        spec=lambda wc: json.dumps(config["datasets"][wc.dataset], sort_keys=True),
+        num=lambda wc: pegan_convergence.heldout_images(config, PRESET, wc.dataset, wc.res),
+        first=PRESET_CFG["num_images"],
+    conda:
+        "../envs/pegan.yaml"
+    shell:
+        "pegan prepare-data --dataset {wildcards.dataset} --spec {params.spec:q} "
+        "--resolution {wildcards.res} --num {params.num} --first-index {params.first} "
+        "--out {output} > {log} 2>&1"
+
+
 rule real_features:
     input:
         f"{OUT}/data/{{dataset}}-{{res}}px.zip",
@@ -41,5 +64,5 @@ rule real_features:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan real-features {input} {params.mode} --num {wildcards.num} "
+        "pegan --threads {threads} real-features {input} {params.mode} --num {wildcards.num} "
         "{params.inception} --out {output} > {log} 2>&1"

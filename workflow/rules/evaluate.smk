@@ -29,7 +29,8 @@ rule evaluate:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan evaluate {input.snapshot} --scale {wildcards.res} {params.generate_at} "
+        "pegan --threads {threads} evaluate {input.snapshot} --scale {wildcards.res} "
+        "{params.generate_at} "
         "--metrics {wildcards.metricset} --real {input.real_data} "
         "{params.real_features} --samples {params.samples:q} "
         "--metric-settings {params.metrics:q} --seed {wildcards.seed} --out {output} > {log} 2>&1"

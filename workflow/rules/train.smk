@@ -36,7 +36,8 @@ rule train:
     conda:
         "../envs/pegan.yaml"
     shell:
-        "pegan train {wildcards.experiment} --spec {params.spec:q} --seed {wildcards.seed} "
+        "pegan --threads {threads} train {wildcards.experiment} --spec {params.spec:q} "
+        "--seed {wildcards.seed} "
         "--data {input.data} --checkpoint-dir {params.ckpt} "
         "--selection-scales {params.selection_scales} --selection-features {input.selection} "
         "--gpus {resources.gpu} --max-minutes {resources.runtime} {params.safety} "
