@@ -1,10 +1,10 @@
 """Training speed: the recipe step alone, and the whole training loop per family at a preset.
 
-``--only step`` (the default on CPU without ``--loop``-only flags): seconds per iteration of
-the StyleGAN2 / MS-PIE recipe step at the smoke configurations (CPU) and, when a GPU is
-present, a 256-px C2 configuration at full width (Table 2 (a), per-GPU batch 3 as the official
-b3x8 runs) and the MS-PIE config-f at 256/384/512. Each row times `--iters` iterations after
-`--warmup` ones (one lazy R1 step per 16 iterations and one path-length step per 4 included).
+``--only step``: seconds per iteration of the StyleGAN2 / MS-PIE recipe step at the smoke
+configurations (CPU) and, when a GPU is present (``--only cuda``: only these), a 256-px C2
+configuration at full width (Table 2 (a), per-GPU batch 3 as the official b3x8 runs) and the
+MS-PIE config-f at 256/384/512. Each row times `--iters` iterations after `--warmup` ones (one lazy R1 step per
+16 iterations and one path-length step per 4 included).
 
 ``--only loop``: images per second of ``pegan train`` itself (data loading, the NaN guard, the
 logs: everything but snapshots) for one experiment per family at ``--preset`` (default mini),
@@ -16,7 +16,8 @@ SinGAN at its first stage (images/s there = iterations/s x 1). ``--code DIR`` ti
 checkout's package and config.yaml (e.g. ``git worktree add /tmp/before <rev>``), so that
 before/after figures come from one script, side by side.
 
-    python benchmarks/bench_train.py [--only all|step|loop|cuda] [--preset mini] [--code DIR]
+    python benchmarks/bench_train.py [--only all|step|loop|cuda] [--preset mini] [--batch N]
+                                     [--code DIR]
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def step_rows(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.only == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench_train: error: --only cuda, but torch sees no CUDA GPU")
     cfg = pconfig.load()
     rows = []
     if args.only in ("all", "step"):
@@ -96,7 +99,8 @@ def step_rows(args) -> None:
 # ---------------------------------------------------------------------- the training loop
 
 
-def loop_job(experiment: str, preset: str, iters: int, warmup: int) -> dict:
+def loop_job(experiment: str, preset: str, iters: int, warmup: int,
+             batch: int | None = None) -> dict:
     """One `pegan train` run of `iters` + `warmup` iterations (this process, its threads);
     the images per second of the timed windows, from train.jsonl."""
     from pegan import config as pconfig
@@ -105,6 +109,8 @@ def loop_job(experiment: str, preset: str, iters: int, warmup: int) -> dict:
 
     cfg = pconfig.load()
     spec = pconfig.resolve(cfg, experiment, preset)
+    if batch and spec.arch != "singan":
+        spec = dataclasses.replace(spec, batch=batch)
     settings = dict(PGGAN_AT_LAST_LEVEL) if spec.arch == "pggan" else {}
     with tempfile.TemporaryDirectory() as tmp:
         res = max(spec.scales) if spec.scales else spec.singan["max_size"]
@@ -131,7 +137,8 @@ def _spawn(args, experiment: str, threads: int) -> subprocess.Popen:
     cwd = Path(args.code).resolve() if args.code else Path(__file__).resolve().parents[1]
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--job", experiment,
                              "--preset", args.preset, "--loop-iters", str(args.loop_iters),
-                             "--loop-warmup", str(args.loop_warmup)],
+                             "--loop-warmup", str(args.loop_warmup),
+                             *(["--batch", str(args.batch)] if args.batch else [])],
                             env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
 
 
@@ -170,13 +177,16 @@ def main() -> None:
     parser.add_argument("--loop-iters", type=int, default=40)
     parser.add_argument("--loop-warmup", type=int, default=10,
                         help="untimed iterations (also the timing window)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="loop rows: this batch instead of the preset's (not SinGAN)")
     parser.add_argument("--cores", type=int, default=None, help="default: os.cpu_count()")
     parser.add_argument("--code", default=None,
                         help="time the pegan package and config.yaml of this checkout")
     parser.add_argument("--job", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
-        print(json.dumps(loop_job(args.job, args.preset, args.loop_iters, args.loop_warmup)))
+        print(json.dumps(loop_job(args.job, args.preset, args.loop_iters, args.loop_warmup,
+                                  args.batch)))
         return
     if args.loop_iters % args.loop_warmup:
         raise SystemExit("bench_train: error: --loop-iters must be a multiple of --loop-warmup")

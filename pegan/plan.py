@@ -164,9 +164,16 @@ def evaluations(config: Mapping, preset: str | None = None) -> list[Evaluation]:
 
 
 def selection_scales(config: Mapping, experiment: str, preset: str | None = None) -> list[int]:
-    """Scales at which a run logs its snapshot metric (for best-snapshot selection)."""
+    """Scales at which a run logs FID at its snapshots: those of its best-snapshot columns,
+    or, with the preset's `snapshot_fid` (a learning curve without selection), every scale
+    at which an FID of the run is evaluated."""
+    preset = preset or config["preset"]
+    curve = bool(config["presets"][preset].get("snapshot_fid", False))
     return sorted({e.scale for e in evaluations(config, preset)
-                   if e.experiment == experiment and e.snapshot != "final"})
+                   if e.experiment == experiment and (
+                       e.snapshot != "final"
+                       or (curve and not e.generate_at
+                           and "fid" in registry.parse_metric_set(e.metricset)))})
 
 
 def runs(config: Mapping, preset: str | None = None) -> list[tuple[str, int]]:

@@ -203,7 +203,11 @@ def test_mini_plan_compares_final_snapshots_of_claim_rows_only(cfg):
     experiments = {c.evaluation.experiment for c in cells}
     assert {"t2b", "t2c", "t2d", "t2e", "t5b", "t5f", "swd-dcgan-a", "singan-no-pad-fish"} <= experiments
     assert not experiments & {"t2a", "t5c", "t5k", "singan-spe8"}        # not compared by a claim
-    assert all(plan.selection_scales(cfg, e, "mini") == [] for e in experiments)
+    # no selection, but the FID learning curve at every snapshot (snapshot_fid) of the runs
+    # with an FID column, at the FID columns' scales
+    assert plan.selection_scales(cfg, "t2b", "mini") == [32]
+    assert plan.selection_scales(cfg, "t5f", "mini") == [32, 64]
+    assert plan.selection_scales(cfg, "singan-no-pad-fish", "mini") == []
 
 
 def test_plan_cells_cover_every_reported_cell(cfg):

@@ -42,9 +42,9 @@ def test_a_presets_settings_reach_every_run_of_its_family_and_no_other(cfg):
 
 def test_set_overrides_the_preset_which_overrides_the_default(cfg):
     spec = pconfig.resolve(cfg, "t2b", "mini")
-    assert spec.train["r1_gamma"] != recipe_class("stylegan2").Settings().r1_gamma
-    assert settings_for(spec).r1_gamma == spec.train["r1_gamma"]
-    assert settings_for(spec, {"r1_gamma": "0.5"}).r1_gamma == 0.5
+    assert spec.train["g_lr"] != recipe_class("stylegan2").Settings().g_lr
+    assert settings_for(spec).g_lr == spec.train["g_lr"]
+    assert settings_for(spec, {"g_lr": "0.5"}).g_lr == 0.5
 
 
 @pytest.mark.parametrize("values, fragment", [

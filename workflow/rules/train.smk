@@ -25,7 +25,10 @@ rule train:
             if resources.get("safety_seconds") is not None
             else ""
         ),
-    threads: 2
+    # one thread per job: two 1-thread trainings side by side beat one 2-thread training on 2
+    # cores by 20-100 % (benchmarks/bench_train.py --only loop); clusters set their own
+    # (profiles/slurm: set-threads)
+    threads: 1
     resources:
         gpu=lambda wc: SPECS[wc.experiment].gpus,
         runtime=24 * 60,
