@@ -223,7 +223,7 @@ def test_paper_dry_run_shows_the_reported_protocol():
     fid_jobs = pr_jobs = above_base = 0
     primary_stats = set()
     for line in result.stdout.splitlines():
-        if "pegan evaluate" not in line:
+        if not re.search(r"pegan (--threads \d+ )?evaluate ", line):
             continue
         metrics = re.search(r"--metrics (\S+)", line).group(1).split("-")
         settings = json.loads(re.search(r"--metric-settings '([^']+)'", line).group(1))
@@ -262,8 +262,8 @@ def test_paper_dry_run_shows_the_reported_protocol():
     # each real-statistics file is computed by its own job: MMGeneration's with
     # `--protocol mmgen` (pytorch-fid's network), the clean column's in clean mode; no FID
     # job reads legacy_pytorch reals resized like the fakes
-    jobs = re.findall(r"pegan real-features (\S+) (.*?) --num \d+ .*?--out (\S+)",
-                      result.stdout)
+    jobs = re.findall(r"pegan (?:--threads \d+ )?real-features (\S+) (.*?) --num \d+ "
+                      r".*?--out (\S+)", result.stdout)
     by_out = {out: (data, opts.strip()) for data, opts, out in jobs}
     for path in primary_stats:
         data, opts = by_out[path]

@@ -195,8 +195,9 @@ def _seconds_per_iteration(work: Path) -> tuple[float, float]:
     """(seconds, paper Mimg) per iteration of swd-dcgan-a with `work`'s config, measured by
     a short training by hand on this machine (its speed sets the length of the test run)."""
     out = work / "calibration"
-    cmd = [str(Path(snakemake_exe()).parent / "pegan"), "train", "swd-dcgan-a",
-           "--preset", "smoke", "--config", str(work / "config.yaml"), "--out", str(out),
+    # as the workflow's train job runs it: one torch thread (the rule's `threads`)
+    cmd = [str(Path(snakemake_exe()).parent / "pegan"), "--threads", "1", "train",
+           "swd-dcgan-a", "--preset", "smoke", "--config", str(work / "config.yaml"), "--out", str(out),
            "--checkpoint-dir", str(out / "ckpt"), "--no-progress", "--log-every", "5",
            "--stop-after", "150", "--max-minutes", "0.5", "--safety-minutes", "0"]
     result = subprocess.run(cmd, cwd=work, env=job_env(), capture_output=True, text=True,
