@@ -140,6 +140,12 @@ def findings(config: Mapping, preset: str | None = None) -> list[str]:
     return list(dict.fromkeys(c["finding"] for c in tested_claims(config, preset)))
 
 
+def finding_target(finding: str) -> str:
+    """The Snakemake target of one finding (claims.smk): `claims_<finding>`, dashes as
+    underscores (a rule name)."""
+    return f"claims_{finding.replace('-', '_')}"
+
+
 def claim_rows(claim: Mapping) -> list[str]:
     """Row ids a claim compares, the claimed winner first."""
     if "best" in claim:

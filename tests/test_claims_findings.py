@@ -37,7 +37,9 @@ def test_a_finding_is_corrected_over_its_own_claims(cfg):
 
 
 def test_a_finding_target_plans_only_its_runs(cfg):
-    result = subprocess.run([snakemake_exe(), "-n", "--forceall", "claims_singan_global_structure",
+    target = plan.finding_target("singan-global-structure")
+    assert target == "claims_singan_global_structure"
+    result = subprocess.run([snakemake_exe(), "-n", "--forceall", target,
                              "--config", "preset=mini"], cwd=ROOT, capture_output=True, text=True,
                             env=job_env(), timeout=300)
     assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]

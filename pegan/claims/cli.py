@@ -10,6 +10,7 @@ from pegan.claims.provenance import git_commit, job_seconds, machine, run_span
 from pegan.claims.report import write_outputs
 from pegan.claims.stats import ALPHA
 from pegan.errors import PeganError
+from pegan.plan import finding_target
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -53,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = None
     header = {"pegan commit": git_commit(), "machine": machine()}
     if args.finding:
-        header["finding"] = (f"{args.finding} only (`snakemake claims_{args.finding}`); Holm's "
-                             "correction over its claims")
+        header["finding"] = (f"{args.finding} only (`snakemake {finding_target(args.finding)}`); "
+                             "Holm's correction over its claims")
     if args.benchmarks:
         seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
                                                 for r in t["rows"]})

@@ -82,7 +82,7 @@ for _finding in FINDINGS:
 
     rule:
         name:
-            f"claims_{_finding.replace('-', '_')}"
+            plan.finding_target(_finding)
         input:
             expand(rules.claims_finding.output, finding=_finding),
 
