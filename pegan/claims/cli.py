@@ -59,13 +59,12 @@ def run(args: argparse.Namespace) -> int:
     if args.benchmarks:
         seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
                                                 for r in t["rows"]})
-        span = run_span(args.benchmarks)
         if args.finding:
             ours = {e for e, _ in claim_runs(cfg, preset, args.finding)}
             header["jobs"] = (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min "
                               "summed over this finding's train and evaluate jobs (Snakemake "
                               "benchmark files)")
-        elif span:
+        elif span := run_span(args.benchmarks):
             header["jobs"] = (f"{span[0] / 60:.1f} min wall time from the first job's start to "
                               f"the last job's end; {span[1] / 60:.1f} min summed over jobs "
                               "(Snakemake benchmark files)")
