@@ -8,7 +8,9 @@ RSS is its own; "grown" = peak minus the RSS once the two uint8 image sets exist
 repository) the same images also go through PGGAN's numpy functions with the same work (both
 sets' descriptors, then one real-vs-fake distance per level), runs alternating, and the
 median ratio is printed. ``--swd-paper`` adds the paper's SWD16k at 128 px (16384 + 16384
-images; about 10 GB for pegan).
+images; about 12 GB for pegan). ``--swd-floor`` adds, per size, the distance's projection
+GEMMs and row sorts timed alone on random descriptors of the same shapes: the arithmetic that
+no implementation of PGGAN's protocol avoids on this machine (CPU only).
 
 P&R runs on random Gaussian features (the memory and time of the k-NN search do not depend on
 their values), each size in a fresh subprocess so its peak is its own: peak RSS on the CPU,
@@ -181,21 +183,55 @@ def swd_child(n: int, res: int, batch: int, device: str, pggan_file: str | None)
             "load": os.getloadavg()[0], "values": values}
 
 
+def swd_floor_child(n: int, res: int) -> dict:
+    """The arithmetic the distance cannot avoid, timed alone on random descriptors of the
+    same shapes: the projection GEMMs (2 sets x levels x 512 directions, torch, all threads)
+    and the row sorts (as many rows of n x 128 values, numpy, one worker per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pegan.metrics import swd
+
+    levels = len(swd.pyramid_sizes(res))
+    p, dim = n * swd.PATCHES_PER_IMAGE, 3 * swd.PATCH_SIZE ** 2
+    m, k = swd.REPEATS * swd.DIRECTIONS, 64
+    desc = torch.randn(p, dim)
+    dirs = torch.randn(m, dim)
+    out = torch.empty(k, p)
+    t = time.perf_counter()
+    for _ in range(2 * levels):
+        for j in range(0, m, k):
+            torch.mm(dirs[j:j + k], desc.T, out=out)
+    gemm = time.perf_counter() - t
+    rows = out.numpy()
+    workers = torch.get_num_threads()
+    bounds = np.linspace(0, k, workers + 1).astype(int)
+    sort = 0.0
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in range(2 * levels * m // k):
+            rows[:] = out.numpy()[::-1]                  # unsorted again (not timed)
+            t = time.perf_counter()
+            list(pool.map(lambda r: rows[r[0]:r[1]].sort(axis=1), zip(bounds[:-1], bounds[1:])))
+            sort += time.perf_counter() - t
+    return {"n": n, "res": res, "gemm": gemm, "sort": sort}
+
+
+def _child(call: str, threads: int = 0) -> dict:
+    """Evaluate ``b.<call>`` (this module as ``b``) in a fresh Python process, so that its
+    peak RSS is its own; `threads` > 0 sets torch's threads there first."""
+    here = str(Path(__file__).resolve().parent)
+    code = (f"import json, sys, torch; sys.path.insert(0, {here!r}); "
+            f"import bench_metrics as b; {threads} and torch.set_num_threads({threads}); "
+            f"print(json.dumps({call}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def bench_swd_runs(n: int, res: int, batch: int, device: str, pggan_file: str | None,
                    repeats: int, threads: int) -> list[dict]:
     """`repeats` rounds of one fresh process per implementation, alternating."""
-    here = str(Path(__file__).resolve().parent)
-    rows = []
-    for _ in range(repeats):
-        for path in ([None, pggan_file] if pggan_file else [None]):
-            code = (f"import json, sys, torch; sys.path.insert(0, {here!r}); "
-                    f"import bench_metrics as b; {threads} and torch.set_num_threads({threads}); "
-                    f"print(json.dumps(b.swd_child({n}, {res}, {batch}, {device!r}, "
-                    f"{path!r})))")
-            res_ = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                  check=True)
-            rows.append(json.loads(res_.stdout.strip().splitlines()[-1]))
-    return rows
+    return [_child(f"b.swd_child({n}, {res}, {batch}, {device!r}, {path!r})", threads)
+            for _ in range(repeats)
+            for path in ([None, pggan_file] if pggan_file else [None])]
 
 
 def print_swd_runs(rows: list[dict]) -> None:
@@ -218,11 +254,7 @@ def print_swd_runs(rows: list[dict]) -> None:
 
 
 def bench_pr(n: int, dim: int, chunk: int, device: str) -> dict:
-    here = str(Path(__file__).resolve().parent)
-    code = (f"import json, sys; sys.path.insert(0, {here!r}); import bench_metrics as b; "
-            f"print(json.dumps(b.pr_child({n}, {dim}, {chunk}, {device!r})))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return _child(f"b.pr_child({n}, {dim}, {chunk}, {device!r})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --swd-paper and --pggan-file, run PGGAN's code at 16384 too "
                         "(about 15-20 GB)")
     p.add_argument("--swd-batch", type=int, default=64, help="pegan's batch (evaluate's)")
+    p.add_argument("--swd-floor", action="store_true",
+                   help="also time the distance's GEMMs and sorts alone (what no code avoids)")
     p.add_argument("--pggan-file", default=None,
                    help="PGGAN's metrics/sliced_wasserstein.py, outside this repo, for the ratio")
     p.add_argument("--pr-sizes", default="10000,50000")
@@ -279,6 +313,11 @@ def main(argv: list[str] | None = None) -> int:
             pggan = args.pggan_file if not paper or args.pggan_paper else None
             print_swd_runs(bench_swd_runs(n, res, args.swd_batch, args.device, pggan,
                                           1 if paper else args.swd_repeats, args.threads))
+            if args.swd_floor and args.device == "cpu":
+                f = _child(f"b.swd_floor_child({n}, {res})", args.threads)
+                print(f"floor  {n:>6}+{n:<6} {res:>4}px {f['gemm'] + f['sort']:>9.2f}  "
+                      f"(projection GEMMs {f['gemm']:.2f} s + row sorts {f['sort']:.2f} s "
+                      f"alone, on random descriptors)")
 
     if "pr" not in skip:
         print(f"\nP&R (k=3) on random features, dim {args.pr_dim}, chunk {args.pr_chunk} x "

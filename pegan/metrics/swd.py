@@ -28,9 +28,11 @@ How it is computed (the numbers do not depend on it beyond float32 rounding):
 * Descriptors stream into float32 slabs of ``SLAB_ROWS`` rows while per-channel sums and sums
   of squares accumulate in float64; ``finalize`` standardises in place, so one set's memory is
   its float32 descriptors (plus one slab while the slabs are joined).
-* The distance projects ``k`` directions at a time into two reusable ``[k, P]`` buffers
-  (``k`` chosen so they stay within ``PROJECTION_BYTES``) and sorts each row with numpy's
-  SIMD sort, rows split over ``torch.get_num_threads()`` threads; on a GPU it stays in torch.
+* The distance splits the directions over ``torch.get_num_threads()`` worker threads. Each
+  projects ``k`` of them at a time (``k`` such that its two ``[k, P]`` buffers stay within
+  ``PROJECTION_BYTES``, at most ``DIRECTIONS_PER_GEMM``) with a one-thread GEMM and sorts
+  the rows with numpy's SIMD sort while they are still in cache: no thread waits for
+  another's GEMM, and the memory is bounded per worker. On a GPU it stays in torch.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ REPEATS = 4                # PGGAN dirs_repeats
 MIN_RES = 16               # pyramid levels down to 16 px
 SCALE = 1e3                # PGGAN reports SWDx1e3
 SLAB_ROWS = 1 << 16        # descriptors per storage slab (38.5 MB of float32 at 147 dims)
-PROJECTION_BYTES = 1 << 27  # bound of each of the two projection buffers of the distance
+PROJECTION_BYTES = 1 << 26  # bound of each of a worker's two projection buffers
+DIRECTIONS_PER_GEMM = 64   # ... and of the directions projected at a time (sorted in cache)
 _ROLES = {"real": 1, "fake": 2}
 _DIRECTION_SALT = 7
 _TAPS = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16   # 1-D binomial; the 5x5 kernel is its outer
@@ -335,15 +338,24 @@ def directions(seed: int, size: int, dim: int) -> list[torch.Tensor]:
     return out
 
 
-def _sorted_abs_diff(pa: np.ndarray, pb: np.ndarray) -> float:
-    """Sum over rows of sum |sort(pa[r]) - sort(pb[r])|, rows sorted in place (cache-hot)."""
+def _directions_distance(dt: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows: range,
+                         k: int) -> float:
+    """Sum over directions `rows` of ``dt`` [m, dim] of sum |sort(a·d) - sort(b·d)|, `k`
+    directions per GEMM into two [k, P] buffers that are sorted while still in cache.
+    Runs on the calling thread only (its pool sets one intra-op thread per worker)."""
+    xa, xb = torch.empty(k, len(a)), torch.empty(k, len(b))
     total = 0.0
-    for ra, rb in zip(pa, pb):
-        ra.sort()
-        rb.sort()
-        np.subtract(ra, rb, out=ra)
-        np.abs(ra, out=ra)
-        total += float(np.add.reduce(ra, dtype=np.float64))
+    for j in range(rows.start, rows.stop, k):
+        n = min(k, rows.stop - j)
+        pa, pb = xa[:n], xb[:n]
+        torch.mm(dt[j:j + n], a.T, out=pa)
+        torch.mm(dt[j:j + n], b.T, out=pb)
+        na, nb = pa.numpy(), pb.numpy()
+        na.sort(axis=1)                           # numpy's SIMD sort; releases the GIL
+        nb.sort(axis=1)
+        np.subtract(na, nb, out=na)
+        np.abs(na, out=na)
+        total += float(na.sum(axis=1).sum(dtype=np.float64))
     return total
 
 
@@ -352,33 +364,35 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, dirs: list[torch.Tensor
                        device: str | torch.device = "cpu", dir_chunk: int = 32) -> float:
     """Mean over all directions of the mean |sorted(a·d) - sorted(b·d)| (not yet x10³).
 
-    CPU: numpy GEMM into two reusable [k, P] buffers and numpy's sort, rows over
-    ``torch.get_num_threads()`` threads; `dir_chunk` is unused there (k follows from
-    PROJECTION_BYTES). Other devices: torch, `dir_chunk` directions at a time."""
+    CPU: the directions are split over ``torch.get_num_threads()`` worker threads; each
+    projects ``k = PROJECTION_BYTES // (4 P)`` of them at a time (at most
+    ``DIRECTIONS_PER_GEMM``) with a one-thread GEMM and sorts the rows with numpy's SIMD
+    sort while they are in cache; `dir_chunk` is unused there. Other devices: torch,
+    `dir_chunk` directions at a time."""
     if a.shape != b.shape:
         raise ValueError(f"SWD needs descriptor sets of equal shape, got {list(a.shape)} "
                          f"and {list(b.shape)}")
     device = torch.device(device)
     if device.type != "cpu":
         return _sliced_wasserstein_torch(a, b, dirs, device, dir_chunk)
-    aa = np.ascontiguousarray(a.detach().cpu().numpy(), dtype=np.float32)
-    bb = np.ascontiguousarray(b.detach().cpu().numpy(), dtype=np.float32)
-    d = np.concatenate([x.detach().cpu().numpy() for x in dirs], axis=1).astype(np.float32)
-    p, total_dirs = len(aa), d.shape[1]
-    k = int(np.clip(PROJECTION_BYTES // (4 * max(p, 1)), 1, DIRECTIONS))
-    pa, pb = np.empty((k, p), np.float32), np.empty((k, p), np.float32)
-    workers = max(1, min(torch.get_num_threads(), k))
-    total = 0.0
-    with ThreadPoolExecutor(workers) as pool:
-        for j in range(0, total_dirs, k):
-            dj = np.ascontiguousarray(d[:, j:j + k].T)               # [k', dim]
-            n = len(dj)
-            np.matmul(dj, aa.T, out=pa[:n])
-            np.matmul(dj, bb.T, out=pb[:n])
-            bounds = np.linspace(0, n, workers + 1).astype(int)
-            total += sum(pool.map(lambda r: _sorted_abs_diff(pa[r[0]:r[1]], pb[r[0]:r[1]]),
-                                  zip(bounds[:-1], bounds[1:])))
-    return total / (p * total_dirs)
+    a = a.detach().cpu().float().contiguous()
+    b = b.detach().cpu().float().contiguous()
+    dt = torch.cat([d.detach().cpu().float() for d in dirs], dim=1).T.contiguous()  # [m, dim]
+    p, m = len(a), len(dt)
+    k = int(np.clip(PROJECTION_BYTES // (4 * max(p, 1)), 1, DIRECTIONS_PER_GEMM))
+    threads = torch.get_num_threads()
+    workers = max(1, min(threads, -(-m // k)))
+    bounds = np.linspace(0, m, workers + 1).astype(int)
+    shares = [range(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    try:
+        # each worker's GEMMs run on its own thread: torch's intra-op thread count is
+        # per thread once set, and the caller's count is restored below
+        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads,
+                                initargs=(1,)) as pool:
+            total = sum(pool.map(lambda r: _directions_distance(dt, a, b, r, k), shares))
+    finally:
+        torch.set_num_threads(threads)
+    return total / (p * m)
 
 
 def _sliced_wasserstein_torch(a: torch.Tensor, b: torch.Tensor, dirs: list[torch.Tensor],
