@@ -105,6 +105,11 @@ def protocol_notes(metric: str, reported: Mapping | None, reproduced: Mapping | 
     if metric in ("fid", "kid") and reported.get("mode") and reproduced.get("mode") \
             and reported["mode"] != reproduced["mode"]:
         notes.append(f"FID mode {reproduced['mode']} vs reported {reported['mode']}")
+    if metric in ("fid", "kid") and reported.get("real_protocol") \
+            and reproduced.get("real_protocol") \
+            and reported["real_protocol"] != reproduced["real_protocol"]:
+        notes.append(f"real statistics {reproduced['real_protocol']} vs reported "
+                     f"{reported['real_protocol']}")
     for key in ("num_fake", "num_real", "k"):
         if reported.get(key) and reproduced.get(key) and int(reported[key]) != int(reproduced[key]):
             notes.append(f"{key} {reproduced[key]} vs reported {reported[key]}")

@@ -307,11 +307,18 @@ def test_one_evaluation_gives_legacy_fid_clean_fid_and_vgg16_pr(images, no_downl
     assert per_metric["precision"]["network"] == "vgg16"
     assert values["fid"] != pytest.approx(values["fid_clean"], rel=1e-6)   # two passes
     assert result["protocol"]["mode"] == "legacy_pytorch"
-    # against the reported protocol only the sample counts differ (6 here, 50000 there)
+    # against the reported protocol only the sample counts differ (6 here, 50000 there),
+    # and the reals: pegan's own statistics here, MMGeneration's in the paper
+    assert per_metric["fid"]["real_protocol"] == "pegan"
     reported = compare.load_reported_protocols()["table2"]
     for metric in ("fid", "precision", "recall"):
         notes = compare.protocol_notes(metric, reported[metric], per_metric[metric], "paper")
-        assert notes and all(n.startswith(("num_fake", "num_real")) for n in notes), notes
+        assert notes and all(n.startswith(("num_fake", "num_real")) for n in notes
+                             if not n.startswith("real statistics")), notes
+        assert ("real statistics pegan vs reported mmgen" in notes) == (metric == "fid")
+    mmgen = {**per_metric["fid"], "real_protocol": "mmgen"}
+    assert not any(n.startswith("real statistics")
+                   for n in compare.protocol_notes("fid", reported["fid"], mmgen, "paper"))
 
     # with fid_mode clean, fid and the clean column read one pass: the same number
     clean = evaluate(images["fakes"], scale=32, metrics="fid-kid-fidclean", real=images["real"],
@@ -343,9 +350,10 @@ def _paper_protocol(ev: plan.Evaluation) -> dict:
     """What `pegan evaluate` records at the paper protocol (per_metric as it writes it)."""
     fid = {"network": "inception-pytorch-fid", "mode": "legacy_pytorch", "num_fake": 50000,
            "num_real": 50000, "version": "fid-1"}
-    per_metric = {"fid": fid, "kid": {**fid, "version": "kid-1"},
+    per_metric = {"fid": {**fid, "real_protocol": "mmgen"},
+                  "kid": {**fid, "real_protocol": "mmgen", "version": "kid-1"},
                   "fid_clean": {**fid, "network": "inception-torchscript", "mode": "clean",
-                                "version": "fidclean-1"}}
+                                "real_protocol": "pegan", "version": "fidclean-1"}}
     if "pr" in ev.metrics:
         pr = {"network": "vgg16", "features": "fc2", "k": 3, "num_fake": 10000,
               "num_real": 10000, "version": "pr-1"}
@@ -411,10 +419,12 @@ def test_a_protocol_difference_still_blocks_the_comparison(tmp_path):
     protocols = copy.deepcopy(compare.load_reported_protocols())
     protocols["table2"]["precision"]["k"] = 5
     protocols["table2"]["fid"]["mode"] = "clean"
+    protocols["table2"]["fid"]["real_protocol"] = "pegan"
     cells, claims = compare.compare(cfg, [csv], "paper", protocols)
     c = next(x for x in cells if (x.row, x.column) == ("c", "fid256_20M"))
     assert not c.comparable and not c.regression
     assert "FID mode legacy_pytorch vs reported clean" in c.notes
+    assert "real statistics mmgen vs reported pegan" in c.notes
     p = next(x for x in cells if x.column == "precision")
     assert "k 3 vs reported 5" in p.notes
     assert compare.exit_status(cells, claims, "regression") == 0
