@@ -37,6 +37,13 @@ def test_exhausted_accounts_for_the_next_step_and_the_save():
     b.observe_save(5.0)
     assert b.exhausted()                       # 1.5 * 4 + 5 > 10
     assert not budget.TimeBudget(None).exhausted(1e9)
+    # data parallel: the ranks agree every few iterations, so all of them must fit
+    b = budget.TimeBudget(time.time() + 100)
+    b.observe_step(5.0)
+    assert not b.exhausted(steps=1)            # 1.5 * 5 < 100
+    assert not b.exhausted(steps=16)           # 16.5 * 5 = 82.5 < 100
+    assert b.exhausted(steps=16, upcoming_seconds=20.0)
+    assert b.exhausted(steps=20)               # 20.5 * 5 > 100
 
 
 def test_squeue_time_left_when_slurm_has_no_end_time_variable(monkeypatch, caplog):

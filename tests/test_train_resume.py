@@ -156,3 +156,23 @@ def test_tiny_time_budget_exits_with_resume_status_then_resumes(cfg, data, tmp_p
     resume = [e for e in events if e["event"] == "resume"]
     assert resume and resume[0]["iterations"] == stopped[-1]["iterations"]
     assert events[-1]["event"] == "done" and out.exists()
+
+
+def test_a_checkpoint_with_the_recipe_stream_in_extra_still_resumes_exactly(cfg, data, tmp_path):
+    # before per-rank generator states, PGGAN/DCGAN/SinGAN kept their z stream in the
+    # recipe's `extra`: such checkpoints (runs interrupted before the change) must resume
+    # to the same state as an uninterrupted run
+    torch.set_num_threads(1)
+    spec = _spec(cfg, "swd-dcgan-a", iterations=100)
+    zip_ = data[max(spec.scales)]
+    assert train(spec, _opts(tmp_path / "a", zip_, stop_after=6, settings={})) == RESUME_EXIT_STATUS
+    assert train(spec, _opts(tmp_path / "b", zip_, stop_after=3, settings={})) == RESUME_EXIT_STATUS
+    store = CheckpointStore(tmp_path / "b")
+    old = torch.load(store.path_for(3), weights_only=True)
+    assert "rng" not in old["recipe"]["extra"]
+    old["recipe"]["extra"]["rng"] = old["rng"][0].pop("recipe")["rng"]   # the old layout
+    torch.save(old, store.path_for(3))
+    assert train(spec, _opts(tmp_path / "b", zip_, stop_after=6, settings={})) == RESUME_EXIT_STATUS
+    a, b = _final_state(tmp_path / "a", 6), _final_state(tmp_path / "b", 6)
+    assert state_digest(a["recipe"]) == state_digest(b["recipe"])
+    assert state_digest(a["rng"]) == state_digest(b["rng"])

@@ -40,8 +40,9 @@ What a subclass provides (small and explicit):
 
 Distributed training: the loop starts one process per device (torchrun); a recipe averages its
 gradients with :func:`pegan.train.distributed.all_reduce_grads` before each optimiser step and
-draws run-wide random choices on rank 0 with :func:`pegan.train.distributed.broadcast_object`.
-Global torch / numpy / python RNG states of every rank are checkpointed by the loop.
+draws run-wide random choices (the MS-PIE scale) from generators seeded alike on every rank, so
+no rank waits for another's draw. Global torch / numpy / python RNG states of every rank, and
+the recipe's own per-rank streams (``generators()``), are checkpointed by the loop.
 
 Registered recipes: ``stylegan2`` (:mod:`pegan.train.stylegan2`: the official StyleGAN2 recipe
 and MS-PIE).

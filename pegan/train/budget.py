@@ -92,12 +92,12 @@ class TimeBudget:
     def observe_save(self, seconds: float) -> None:
         self.save_seconds = max(self.save_seconds, seconds)
 
-    def exhausted(self, upcoming_seconds: float = 0.0) -> bool:
-        """True if the next iteration (+ `upcoming_seconds` of extra work, e.g. a snapshot
-        metric) and a checkpoint would end after the deadline."""
+    def exhausted(self, upcoming_seconds: float = 0.0, steps: int = 1) -> bool:
+        """True if the next `steps` iterations (+ `upcoming_seconds` of extra work, e.g. a
+        snapshot metric) and a checkpoint would end after the deadline."""
         if self.deadline is None:
             return False
-        needed = 1.5 * self.step_seconds + self.save_seconds + upcoming_seconds
+        needed = (steps + 0.5) * self.step_seconds + self.save_seconds + upcoming_seconds
         return time.time() + needed > self.deadline
 
     def remaining_minutes(self) -> float | None:

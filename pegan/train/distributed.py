@@ -92,13 +92,28 @@ def broadcast_module(module: torch.nn.Module) -> None:
         dist.broadcast(t.data, src=0)
 
 
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's `obj` on every rank (e.g. the MS-PIE scale drawn on rank 0)."""
-    if world_size() == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+def batch_norm_stats(modules: Iterable[torch.nn.Module]) -> list[torch.Tensor]:
+    """The running statistics of every batch-norm layer in `modules` (they are computed
+    from each rank's own batch, so data-parallel replicas drift apart without a sync)."""
+    out = []
+    for module in modules:
+        for m in module.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                out += [m.running_mean, m.running_var]
+    return out
+
+
+def broadcast_tensors(tensors: list[torch.Tensor]) -> None:
+    """Rank 0's values of float `tensors` on every rank, in one collective that does not
+    wait for the host (as DistributedDataParallel's ``broadcast_buffers``)."""
+    if world_size() == 1 or not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.broadcast(flat, src=0)
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()
 
 
 def all_gather_object(obj: Any) -> list[Any]:

@@ -52,6 +52,7 @@ from pegan.train.recipe import Recipe, Schedule
 log = logging.getLogger(__name__)
 
 DIVERGED_EXIT_STATUS = 3
+STOP_CHECK_EVERY = 16      # data parallel: iterations between the ranks' budget-stop agreements
 # the structure metric's outputs logged at each snapshot (as "<key>@<px>")
 CURVE_KEYS = ("structure", "diversity")
 # Spec fields that do not change the training trajectory, or that the hash holds already
@@ -100,6 +101,19 @@ def preserved_rng() -> Iterator[None]:
         yield
     finally:
         restore_rng(state)
+
+
+@contextmanager
+def evaluating(G: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """`G` in eval mode for a side computation, its training mode restored after: a
+    generator that trains itself (DCGAN's, with batch norm) must sample with its running
+    statistics, as its snapshot is evaluated, and must not update them."""
+    was_training = G.training
+    G.eval()
+    try:
+        yield G
+    finally:
+        G.train(was_training)
 
 
 def train(spec: ExperimentSpec, options: RunOptions) -> int:
@@ -184,17 +198,25 @@ class _Run:
                                device=self.ctx.device, workers=self._workers())
         self.bar = _progress(total, start, enabled=self.main and self.opts.progress)
         window = _Window()
+        # data parallel: the ranks agree on a budget stop every `every` iterations only,
+        # each then asking whether all of them still fit (--stop-after is the same everywhere)
+        every = 1 if self.ctx.world_size == 1 else STOP_CHECK_EVERY
+        bn_stats = distributed.batch_norm_stats(self.recipe.modules().values())
         while done < total:
-            upcoming = self.metric_seconds if done + 1 in snapshots else 0.0
-            # the budget stops a run only after it made progress in this attempt
-            stop = (done > start and self.budget.exhausted(upcoming)) or (
-                self.opts.stop_after is not None and done >= self.opts.stop_after)
-            if distributed.any_true(stop, self.ctx.device):
-                self._check_finite(window)
-                self.bar.close()
-                return self._stop(done)
+            asked = self.opts.stop_after is not None and done >= self.opts.stop_after
+            if asked or (done - start) % every == 0:
+                ahead = min(every, total - done)
+                upcoming = (self.metric_seconds
+                            if any(done + i in snapshots for i in range(1, ahead + 1)) else 0.0)
+                # the budget stops a run only after it made progress in this attempt
+                over = done > start and self.budget.exhausted(upcoming, steps=ahead)
+                if asked or distributed.any_true(over, self.ctx.device):
+                    self._check_finite(window)
+                    self.bar.close()
+                    return self._stop(done)
             t0 = time.time()
             out = self.recipe.step(next(batches), done)
+            distributed.broadcast_tensors(bn_stats)     # data parallel: rank 0's BN statistics
             window.add(done, out)
             done += 1
             self.budget.observe_step(time.time() - t0)
@@ -272,6 +294,10 @@ class _Run:
                  for name, opt in self.recipe.optimizers().items()}
         self.recipe.load_state_dict(state["recipe"])
         restore_rng(state["rng"][self.ctx.rank])
+        saved = state["rng"][self.ctx.rank].get("recipe", {})   # absent in older checkpoints
+        for name, generator in self.recipe.generators().items():
+            if name in saved:
+                generator.set_state(saved[name])
         if diff is not None:
             self._accept_change(state, done, diff, fresh)
         self.last_checkpoint = state["path"]
@@ -401,7 +427,9 @@ class _Run:
     # ------------------------------------------------------- checkpoints, snapshots
     def _checkpoint(self, done: int) -> None:
         t0 = time.time()
-        rng = distributed.all_gather_object(capture_rng())
+        rng = distributed.all_gather_object(
+            {**capture_rng(), "recipe": {name: g.get_state()
+                                         for name, g in self.recipe.generators().items()}})
         if self.main:
             state = {"config_hash": self.hash, "iterations": done,
                      "kimg": self.schedule.kimg(done), "recipe": self.recipe.state_dict(),
@@ -440,9 +468,9 @@ class _Run:
             return {}
         from pegan.evaluate import generator_scores
 
-        G, out = self.recipe.eval_generator(), {}
+        out = {}
         num = int(self.spec.samples.get("structure", self.spec.samples.get("swd", 256)))
-        with preserved_rng(), torch.no_grad():
+        with preserved_rng(), torch.no_grad(), evaluating(self.recipe.eval_generator()) as G:
             for px in self.spec.scales:
                 values = generator_scores(G, metric="structure", scale=px, num=num,
                                           seed=self.opts.seed, real=self.opts.data,
@@ -457,9 +485,8 @@ class _Run:
     def _selection_metrics(self) -> dict[str, float]:
         if not self.opts.selection:
             return {}
-        G = self.recipe.eval_generator()
         out = {}
-        with preserved_rng(), torch.no_grad():
+        with preserved_rng(), torch.no_grad(), evaluating(self.recipe.eval_generator()) as G:
             for scale, features in self.opts.selection:
                 out[f"fid@{scale}"] = float(self._fid(
                     G, scale=scale, real_features=str(features),
@@ -485,11 +512,17 @@ class _Run:
 
     def _verify_replicas(self) -> None:
         """Data parallel: every rank must hold bit-identical weights and optimiser states."""
-        digests = distributed.all_gather_object(state_digest(self.recipe.state_dict()))
+        state = self.recipe.state_dict()
+        digests = distributed.all_gather_object(state_digest(state))
         self.events.event("replicas", digests=digests)
         if len(set(digests)) > 1:
-            raise PeganError(f"data-parallel ranks diverged (state digests {digests}); "
-                             "this is a bug, please report it")
+            parts = {f"{group}.{name}": state_digest(value)
+                     for group in ("modules", "optimizers") for name, value in state[group].items()}
+            parts["extra"] = state_digest(state["extra"])
+            every = distributed.all_gather_object(parts)
+            differ = sorted(k for k in parts if len({p[k] for p in every}) > 1)
+            raise PeganError(f"data-parallel ranks diverged in {', '.join(differ)} (state "
+                             f"digests {digests}); this is a bug, please report it")
 
     def _finish(self, done: int) -> int:
         if self.ctx.world_size > 1:

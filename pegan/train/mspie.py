@@ -1,8 +1,9 @@
 """MS-PIE (multi-scale training with positional encodings): which scale each iteration trains.
 
-Every iteration draws one output size from the experiment's scales (on rank 0, broadcast to the
-others as the official code does), resizes the real batch to it and trains G and D at that size
-(official ``mmgen/models/gans/mspie_stylegan2.py``, reference §4).
+Every iteration draws one output size from the experiment's scales, resizes the real batch to
+it and trains G and D at that size (official ``mmgen/models/gans/mspie_stylegan2.py``,
+reference §4). The official code draws on rank 0 and broadcasts the size; pegan's samplers are
+seeded alike on every rank and draw the same sizes without a per-iteration broadcast.
 
 Two ways to draw, as a named setting:
 

@@ -100,12 +100,15 @@ class PGGANRecipe(Recipe):
         return {"G": self.opt_G, "D": self.opt_D}
 
     def extra_state(self) -> dict:
-        return {"rng": self.rng.get_state(), "level": self.level}
+        return {"level": self.level}
 
     def load_extra_state(self, state: dict) -> None:
-        if "rng" in state:
+        if "rng" in state:              # a checkpoint of before per-rank generator states
             self.rng.set_state(state["rng"])
         self.level = int(state.get("level", -1))
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {"rng": self.rng}
 
     def eval_generator(self) -> nn.Module:
         return self.G_ema

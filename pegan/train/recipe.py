@@ -146,6 +146,12 @@ class Recipe:
     def extra_state(self) -> dict:
         return {}
 
+    def generators(self) -> dict[str, torch.Generator]:
+        """The recipe's own random streams, seeded per rank: the loop checkpoints them per
+        rank with the global RNG states (not in :meth:`state_dict`, which every rank must
+        hold bit-identically)."""
+        return {}
+
     def load_extra_state(self, state: dict) -> None:
         pass
 

@@ -143,10 +143,14 @@ class SinGANRecipe(Recipe):
         return {"G": self.opt_G, "D": self.opt_D}
 
     def extra_state(self) -> dict:
-        return {"rng": self.rng.get_state(), "stage": self.stage}
+        return {"stage": self.stage}
 
     def load_extra_state(self, state: dict) -> None:
-        self.rng.set_state(state["rng"])
+        if "rng" in state:              # a checkpoint of before per-rank generator states
+            self.rng.set_state(state["rng"])
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {"rng": self.rng}
 
     def load_state_dict(self, state: dict) -> None:
         # The optimisers belong to a stage: rebuild that stage's before loading their state.

@@ -2,8 +2,8 @@
 
 One iteration (official ``StaticUnconditionalGAN`` / ``MSPIEStyleGAN2`` order):
 
-1. draw the training size (:mod:`pegan.train.mspie`; rank 0's draw is broadcast) and resize
-   the real batch to it;
+1. draw the training size (:mod:`pegan.train.mspie`; the same on every rank) and resize the
+   real batch to it;
 2. D step: logistic loss on G(z) (no grad) and reals, + lazy R1 on reals every
    ``r1_interval`` iterations (weight gamma/2 * interval), one Adam step;
 3. G step: non-saturating loss on a fresh G(z), + lazy path-length regularisation every
@@ -118,9 +118,10 @@ class StyleGAN2Recipe(Recipe):
         return torch.randn(n, self.z_dim, device=self.ctx.device)
 
     def draw_scale(self) -> int:
-        """This iteration's size: drawn on rank 0, broadcast (every rank draws to keep its
-        sampler in step with rank 0's)."""
-        return int(distributed.broadcast_object(self.sampler.draw()))
+        """This iteration's size. Every rank's sampler has the run's seed and the same
+        checkpointed state, so all ranks draw the same size without a broadcast (the replica
+        check at the end of a data-parallel run compares the samplers' states too)."""
+        return self.sampler.draw()
 
     def step(self, real: torch.Tensor, iteration: int) -> StepOutput:
         s = self.settings
