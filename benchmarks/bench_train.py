@@ -113,7 +113,7 @@ def loop_job(experiment: str, preset: str, iters: int, warmup: int,
         spec = dataclasses.replace(spec, batch=batch)
     settings = dict(PGGAN_AT_LAST_LEVEL) if spec.arch == "pggan" else {}
     with tempfile.TemporaryDirectory() as tmp:
-        res = max(spec.scales) if spec.scales else spec.singan["max_size"]
+        res = spec.data_resolution
         data = Path(tmp) / "data.zip"
         prepare(spec.dataset, spec.dataset_spec, resolution=res,
                 num=cfg["presets"][preset]["num_images"], out=data)

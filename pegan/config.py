@@ -541,6 +541,12 @@ class ExperimentSpec:
         return asdict(self)
 
     @property
+    def data_resolution(self) -> int:
+        """Size (px) of the training images the run reads (``prepare-data --resolution``):
+        the largest training scale, or SinGAN's ``max_size`` (its image's longer side)."""
+        return int(self.singan["max_size"]) if self.arch == "singan" else max(self.scales)
+
+    @property
     def head_size(self) -> int:
         """StyleGAN2 head (input) size at the base scale: 4, or 6 without padding."""
         return padded_head_size(4, self.switches.get("padding", True))

@@ -73,8 +73,7 @@ def specs(config: Mapping, preset: str | None = None) -> dict[str, ExperimentSpe
 
 def column_scale(spec: ExperimentSpec, column: Mapping) -> int:
     if column["scale"] == "max":
-        # SinGAN: the training image's longer side
-        return max(spec.scales) if spec.scales else int(spec.singan["max_size"])
+        return spec.data_resolution          # SinGAN: the training image's longer side
     return spec.to_preset_px(column["scale"])
 
 

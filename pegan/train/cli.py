@@ -138,7 +138,7 @@ def resolve_invocation(args: argparse.Namespace) -> Invocation:
 def _prepare(cfg: dict, spec, run_dir: Path) -> Path:
     from pegan.data.prepare import prepare
 
-    res = spec.singan["max_size"] if spec.arch == "singan" else max(spec.scales)
+    res = spec.data_resolution
     path = run_dir / "data" / f"{spec.dataset}-{res}px.zip"
     if not path.exists():
         num = cfg["presets"][spec.preset]["num_images"]

@@ -160,8 +160,8 @@ class Recipe:
         return schedule_from_spec(self.spec)
 
     def data_resolution(self) -> int:
-        """Size (px) of the real images the loop loads: the largest training scale."""
-        return max(self.spec.scales)
+        """Size (px) of the real images the loop loads (the spec's ``data_resolution``)."""
+        return self.spec.data_resolution
 
     def write_snapshot(self, path: Path, *, kimg: float) -> None:
         from pegan.snapshot import save_snapshot

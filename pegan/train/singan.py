@@ -133,9 +133,6 @@ class SinGANRecipe(Recipe):
         return Schedule(total_iterations=total, images_per_iteration=1,
                         snapshot_iterations=(total,))
 
-    def data_resolution(self) -> int:
-        return int(self.spec.singan["max_size"])
-
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.G, "D": self.D}
 

@@ -113,8 +113,7 @@ def real_features(dataset, res, token=None):
 
 def train_data(wildcards):
     spec = SPECS[wildcards.experiment]
-    res = spec.singan["max_size"] if spec.arch == "singan" else max(spec.scales)
-    return data_zip(spec.dataset, res)
+    return data_zip(spec.dataset, spec.data_resolution)
 
 
 def selection_features(wildcards):
