@@ -202,13 +202,14 @@ def swd_floor_child(n: int, res: int) -> dict:
         for j in range(0, m, k):
             torch.mm(dirs[j:j + k], desc.T, out=out)
     gemm = time.perf_counter() - t
+    projections = out.numpy().copy()                     # the last GEMM's, unsorted
     rows = out.numpy()
     workers = torch.get_num_threads()
     bounds = np.linspace(0, k, workers + 1).astype(int)
     sort = 0.0
     with ThreadPoolExecutor(workers) as pool:
         for _ in range(2 * levels * m // k):
-            rows[:] = out.numpy()[::-1]                  # unsorted again (not timed)
+            rows[:] = projections                        # unsorted again (not timed)
             t = time.perf_counter()
             list(pool.map(lambda r: rows[r[0]:r[1]].sort(axis=1), zip(bounds[:-1], bounds[1:])))
             sort += time.perf_counter() - t

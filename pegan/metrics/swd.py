@@ -32,9 +32,9 @@ How it is computed (the numbers do not depend on it beyond float32 rounding):
   projects ``k`` of them at a time (``k`` such that its two ``[k, P]`` buffers stay within
   ``PROJECTION_BYTES``, at most ``DIRECTIONS_PER_GEMM``) with a one-thread GEMM and sorts
   the rows with numpy's SIMD sort right after, on the same thread: no thread waits for
-  another's GEMM (numpy's GEMM on all threads, then the sorts on all threads, was 1.5x
-  slower at 512 images: OpenBLAS's threads keep spinning after each call), and the memory is
-  bounded per worker. On a GPU it stays in torch.
+  another's GEMM (numpy's GEMM on all threads, then the sorts on all threads, took 0.295 s
+  instead of 0.19 s per level of 65536 descriptors: OpenBLAS's threads keep spinning after
+  each call), and the memory is bounded per worker. On a GPU it stays in torch.
 """
 
 from __future__ import annotations
