@@ -524,7 +524,8 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
                               batch_size=batch_size, scales=scales, generate_at=generate_at)
         protocol.update({"source": "snapshot", "snapshot": str(source), "kimg": meta.get("kimg"),
                          "experiment": meta.get("experiment"), "arch": meta.get("arch"),
-                         "generate_at": generate_at})
+                         "generate_at": generate_at,
+                         "trained_by": (meta.get("extra") or {}).get("trained_by")})
 
     # ---- the shared resources first (a missing file fails before the pass), then the metrics
     ctx = EvaluationContext(scale=scale, seed=seed, device=device, batch_size=batch_size,

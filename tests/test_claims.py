@@ -154,6 +154,23 @@ def test_run_span_from_benchmark_files(tmp_path):
     assert pc.job_seconds(tmp_path, {"a"}) == {"a": 10.0}
 
 
+def test_training_commits_count_runs_not_evaluations(tmp_path):
+    from pegan.claims.provenance import training_commits
+
+    a, b = "a" * 40, "b" * 40 + "-dirty"
+    evaluations = [("x", "runs/x/seed0/final.pt", [a]), ("x", "runs/x/seed0/final.pt", [a]),
+                   ("x", "runs/x/seed1/final.pt", [a]), ("y", "runs/y/seed0/final.pt", [a, b]),
+                   ("z", "runs/z/seed0/final.pt", None)]     # trained before it was recorded
+    paths = []
+    for i, (experiment, snapshot, commits) in enumerate(evaluations):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps({"protocol": {"experiment": experiment,
+                                                      "snapshot": snapshot,
+                                                      "trained_by": commits}}))
+    assert training_commits(paths) == ("aaaaaaaaaa (2 runs); aaaaaaaaaa then bbbbbbbbbb-dirty "
+                                       "(1 run); unrecorded (1 run)")
+
+
 def test_compare_handles_pegan_only_tables_and_claim_stats(cfg, tmp_path):
     from pegan import compare, tables
 

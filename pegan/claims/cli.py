@@ -6,7 +6,7 @@ import argparse
 
 from pegan.claims.check import check_claims
 from pegan.claims.convergence import claim_runs, convergence_rows
-from pegan.claims.provenance import git_commit, job_seconds, machine, run_span
+from pegan.claims.provenance import git_commit, job_seconds, machine, run_span, training_commits
 from pegan.claims.report import write_outputs
 from pegan.claims.stats import ALPHA
 from pegan.errors import PeganError
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     rows = convergence_rows(cfg, preset, args.metrics, args.heldout, args.curves,
                             finding=args.finding)
     seconds = None
-    header = {"pegan commit": git_commit(), "machine": machine()}
+    header = {"pegan commit": git_commit(), "machine": machine(),
+              "trained by": training_commits(args.metrics)}
     if args.finding:
         header["finding"] = (f"{args.finding} only (`snakemake {finding_target(args.finding)}`); "
                              "Holm's correction over its claims")

@@ -1,31 +1,20 @@
-"""Where and how long a claims run ran: the pegan commit, the machine, and job times from
-Snakemake's benchmark files."""
+"""Where and how long a claims run ran: the pegan commit, the commits that trained its runs,
+the machine, and job times from Snakemake's benchmark files."""
 
 from __future__ import annotations
 
 import logging
 import os
 import platform
-import subprocess
 from collections import defaultdict
 from pathlib import Path
+from typing import Iterable
 
 import pandas as pd
 
+from pegan.provenance import UNRECORDED, git_commit, short  # noqa: F401 - git_commit re-exported
+
 log = logging.getLogger(__name__)
-
-
-def git_commit(root: str | Path | None = None) -> str:
-    """`<sha>` (with `-dirty` when tracked files changed), or 'unknown' outside a checkout."""
-    root = Path(root) if root else Path(__file__).resolve().parents[2]
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "-uno"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty else "")
 
 
 def machine() -> str:
@@ -72,3 +61,23 @@ def run_span(benchmarks: str | Path) -> tuple[float, float] | None:
     if not ends:
         return None
     return max(ends) - min(starts), total
+
+
+def training_commits(metrics: Iterable[str | Path]) -> str:
+    """The commits that trained the evaluated snapshots (each run's attempts, in order, as its
+    snapshot records them), with how many runs each sequence trained: "<sha> (12 runs); ..."."""
+    import json
+
+    runs: dict[tuple[str, str], tuple[str, ...]] = {}
+    for path in metrics:
+        try:
+            protocol = json.loads(Path(path).read_text()).get("protocol", {})
+        except (OSError, ValueError):
+            continue
+        key = (str(protocol.get("experiment")), str(protocol.get("snapshot")))
+        runs[key] = tuple(protocol.get("trained_by") or (UNRECORDED,))
+    counts: dict[tuple[str, ...], int] = defaultdict(int)
+    for commits in runs.values():
+        counts[commits] += 1
+    return "; ".join(f"{' then '.join(map(short, commits))} ({n} run{'s' * (n != 1)})"
+                     for commits, n in sorted(counts.items(), key=lambda kv: -kv[1]))

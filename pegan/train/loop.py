@@ -40,6 +40,7 @@ from pegan.data.prepare import fingerprint
 from pegan.device import resolve_device
 from pegan.errors import PeganError
 from pegan.io import atomic_path, write_json, write_text
+from pegan.provenance import UNRECORDED, git_commit
 from pegan.seeding import seed_all
 from pegan.train import distributed, recipe_class, settings_for
 from pegan.train.budget import RESUME_EXIT_STATUS, TimeBudget
@@ -169,6 +170,10 @@ class _Run:
         self.dataset_id = {"path": str(opts.data), "fingerprint": fingerprint(opts.data),
                            "num_images": len(self.dataset)}
         self.changes: list[dict] = []           # --accept-config-change decisions of the run
+        # the pegan commits that trained this run, one per change of code across attempts
+        # (written into every snapshot: `pegan claims` reports them)
+        self.commit = git_commit()
+        self.commits = [self.commit]
         self.store = CheckpointStore(self.ckpt_dir, keep=opts.keep_checkpoints)
         self.events = JsonlLog(self.ckpt_dir / "events.jsonl", self.main)
         self.train_log = JsonlLog(self.ckpt_dir / "train.jsonl", self.main)
@@ -276,7 +281,7 @@ class _Run:
                                        accept_other=self.opts.accept_config_change is not None)
         if state is None:
             self.events.event("start", config_hash=self.hash, total_iterations=self.schedule.total_iterations,
-                              world_size=self.ctx.world_size)
+                              world_size=self.ctx.world_size, pegan_commit=self.commit)
             for jl in (self.train_log, self.snap_log):
                 jl.truncate("iterations", 0)
             return 0
@@ -286,6 +291,9 @@ class _Run:
         self._check_dataset(state)
         done = int(state["iterations"])
         self.changes = list(state.get("changes", []))
+        self.commits = list(state.get("commits", [UNRECORDED]))
+        if self.commits[-1] != self.commit:
+            self.commits.append(self.commit)
         # another config hash only with --accept-config-change; check before loading anything
         diff = self._allowed_change(state) if state["config_hash"] != self.hash else None
         # the new settings' hyperparameters (lr, betas): load_state_dict restores the old ones
@@ -304,7 +312,7 @@ class _Run:
         for jl in (self.train_log, self.snap_log):
             jl.truncate("iterations", done)
         self.events.event("resume", checkpoint=Path(state["path"]).name, iterations=done,
-                          kimg=self.schedule.kimg(done))
+                          kimg=self.schedule.kimg(done), pegan_commit=self.commit)
         log.info("resuming from %s (%d iterations, %.3f kimg)", state["path"], done,
                  self.schedule.kimg(done))
         return done
@@ -435,7 +443,8 @@ class _Run:
                      "kimg": self.schedule.kimg(done), "recipe": self.recipe.state_dict(),
                      "rng": rng, "data": self.sampler.state(done),
                      "world_size": self.ctx.world_size, "config": self.config,
-                     "dataset": self.dataset_id, "changes": self.changes}
+                     "dataset": self.dataset_id, "changes": self.changes,
+                     "commits": self.commits}
             path = self.store.save(state)
             self.last_checkpoint = str(path)
             self.events.event("checkpoint", file=path.name, iterations=done,
@@ -450,7 +459,7 @@ class _Run:
         if self.main:
             kimg = self.schedule.kimg(done)
             path = self.snapshot_path(done)
-            self.recipe.write_snapshot(path, kimg=kimg)
+            self.recipe.write_snapshot(path, kimg=kimg, extra={"trained_by": self.commits})
             t0 = time.time()
             metrics = {**self._selection_metrics(), **self._curve_metrics()}
             self.metric_seconds = time.time() - t0
@@ -530,7 +539,8 @@ class _Run:
         if self.main:
             final = self.snapshot_path(self.schedule.total_iterations)
             if not final.exists():           # removed by hand after the run finished
-                self.recipe.write_snapshot(final, kimg=self.schedule.kimg(done))
+                self.recipe.write_snapshot(final, kimg=self.schedule.kimg(done),
+                                           extra={"trained_by": self.commits})
             if self.opts.out is not None:
                 with atomic_path(self.opts.out) as tmp:
                     shutil.copyfile(final, tmp)

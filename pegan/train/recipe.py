@@ -163,12 +163,12 @@ class Recipe:
         """Size (px) of the real images the loop loads (the spec's ``data_resolution``)."""
         return self.spec.data_resolution
 
-    def write_snapshot(self, path: Path, *, kimg: float) -> None:
+    def write_snapshot(self, path: Path, *, kimg: float, extra: dict | None = None) -> None:
         from pegan.snapshot import save_snapshot
 
         save_snapshot(path, arch=self.spec.arch, experiment=self.spec.name,
                       G_kwargs=self.G_kwargs, G_ema=self.eval_generator(), kimg=kimg,
-                      spec=self.spec.to_dict(), extra={"seed": self.ctx.seed})
+                      spec=self.spec.to_dict(), extra={"seed": self.ctx.seed, **(extra or {})})
 
     def state_dict(self) -> dict:
         return {

@@ -157,13 +157,13 @@ class SinGANRecipe(Recipe):
     def eval_generator(self) -> nn.Module:
         return self.G
 
-    def write_snapshot(self, path: Path, *, kimg: float) -> None:
+    def write_snapshot(self, path: Path, *, kimg: float, extra: dict | None = None) -> None:
         from pegan.snapshot import save_snapshot
 
         save_snapshot(path, arch="singan", experiment=self.spec.name, G_kwargs=self.G_kwargs,
                       G_ema=self.G, kimg=kimg, spec=self.spec.to_dict(),
                       extra={"seed": self.ctx.seed, "real": self.reals[-1][0].detach().cpu(),
-                             "trained_stages": self.stage + 1})
+                             "trained_stages": self.stage + 1, **(extra or {})})
 
     # ------------------------------------------------------------------- stages
     def _begin_stage(self, stage: int, *, fresh: bool) -> None:
