@@ -193,3 +193,37 @@ def test_snapshots_record_the_commits_that_trained_the_run(cfg, data, tmp_path, 
     assert extra(6)["trained_by"] == ["a" * 40, "b" * 40 + "-dirty"]
     starts = [e for e in read_jsonl(tmp_path / "events.jsonl") if e["event"] in ("start", "resume")]
     assert [e["pegan_commit"][0] for e in starts] == ["a", "a", "b"]
+
+
+def test_sigterm_stops_with_a_checkpoint_and_the_resume_is_bit_exact(cfg, data, tmp_path,
+                                                                     monkeypatch):
+    # SLURM's scancel / preemption / time limit: SIGTERM, then a clean stop after the current
+    # iteration (checkpoint, exit 75), and the retry resumes as if nothing happened
+    import os
+    import signal
+
+    from pegan.train.stylegan2 import StyleGAN2Recipe
+
+    torch.set_num_threads(1)
+    spec = _spec(cfg, "t2e", iterations=100)
+    zip_ = data[max(spec.scales)]
+    assert train(spec, _opts(tmp_path / "a", zip_, stop_after=7)) == RESUME_EXIT_STATUS
+    step = StyleGAN2Recipe.step
+
+    def step_then_signal(self, real, iteration):
+        out = step(self, real, iteration)
+        if iteration == 2:                          # during the 3rd iteration
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(StyleGAN2Recipe, "step", step_then_signal)
+    before = signal.getsignal(signal.SIGTERM)
+    assert train(spec, _opts(tmp_path / "b", zip_, stop_after=7)) == RESUME_EXIT_STATUS
+    assert signal.getsignal(signal.SIGTERM) is before          # the handler is put back
+    stopped = [e for e in read_jsonl(tmp_path / "b" / "events.jsonl") if e["event"] == "stopped"]
+    assert (stopped[0]["iterations"], stopped[0]["reason"]) == (3, "signal SIGTERM")
+    monkeypatch.setattr(StyleGAN2Recipe, "step", step)
+    assert train(spec, _opts(tmp_path / "b", zip_, stop_after=7)) == RESUME_EXIT_STATUS
+    a, b = _final_state(tmp_path / "a", 7), _final_state(tmp_path / "b", 7)
+    assert state_digest(a["recipe"]) == state_digest(b["recipe"])
+    assert state_digest(a["rng"]) == state_digest(b["rng"])

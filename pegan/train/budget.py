@@ -4,6 +4,11 @@ The deadline is the earliest of ``start + --max-minutes`` and the SLURM job's en
 ``SLURM_JOB_END_TIME`` variable, else ``squeue -o %L`` for ``SLURM_JOB_ID``), minus a safety
 margin. A run that stops for the budget exits with :data:`RESUME_EXIT_STATUS` (EX_TEMPFAIL), the
 workflow's retry then resumes from the checkpoint (reference snakemake-slurm.md §3).
+
+A scheduler may also ask a job to stop before its end: SLURM sends SIGTERM on ``scancel``, on
+preemption and at the time limit (and any signal chosen with ``sbatch --signal``; pegan listens
+to SIGTERM and SIGUSR1). :class:`StopSignals` turns that into the same clean stop, after the
+current iteration: a checkpoint, then :data:`RESUME_EXIT_STATUS`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
 
 log = logging.getLogger(__name__)
@@ -102,3 +109,38 @@ class TimeBudget:
 
     def remaining_minutes(self) -> float | None:
         return None if self.deadline is None else (self.deadline - time.time()) / 60.0
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class StopSignals:
+    """While active, SIGTERM / SIGUSR1 set :attr:`received` (the signal's name) instead of
+    ending the process, so that the loop stops cleanly after its current iteration; a second
+    signal of the same kind ends the process as usual. The previous handlers come back on
+    exit. Inactive off the main thread (Python delivers signals there only)."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is not None:             # asked twice: do what was asked before
+            previous = self._previous.get(signum)
+            signal.signal(signum, previous if callable(previous) else signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.received = signal.Signals(signum).name
+        log.warning("%s received: stopping after this iteration with a checkpoint",
+                    self.received)
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()

@@ -43,7 +43,7 @@ from pegan.io import atomic_path, write_json, write_text
 from pegan.provenance import UNRECORDED, git_commit
 from pegan.seeding import seed_all
 from pegan.train import distributed, recipe_class, settings_for
-from pegan.train.budget import RESUME_EXIT_STATUS, TimeBudget
+from pegan.train.budget import RESUME_EXIT_STATUS, StopSignals, TimeBudget
 from pegan.train.checkpoint import (CheckpointStore, capture_rng, config_hash,
                                     nonfinite_entries, restore_rng, state_digest)
 from pegan.train.logs import JsonlLog
@@ -119,7 +119,7 @@ def evaluating(G: torch.nn.Module) -> Iterator[torch.nn.Module]:
 
 def train(spec: ExperimentSpec, options: RunOptions) -> int:
     """Train (or resume) one run; returns 0 when done, RESUME_EXIT_STATUS when it stopped for
-    the time budget. Raises TrainingDiverged on a NaN/Inf loss or state, RunLocked when another
+    the time budget or for a scheduler's SIGTERM / SIGUSR1 (with a checkpoint). Raises TrainingDiverged on a NaN/Inf loss or state, RunLocked when another
     live trainer writes to the checkpoint dir."""
     device = resolve_device(options.device or spec.device)
     # one lock per run: the process that writes the files (rank 0; RANK is set by torchrun)
@@ -131,17 +131,19 @@ def train(spec: ExperimentSpec, options: RunOptions) -> int:
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
         try:
-            return _Run(spec, options, device, rank, world).run()
+            with StopSignals() as signals:
+                return _Run(spec, options, device, rank, world, signals).run()
         finally:
             distributed.shutdown()
 
 
 class _Run:
     def __init__(self, spec: ExperimentSpec, opts: RunOptions, device: torch.device,
-                 rank: int, world: int) -> None:
+                 rank: int, world: int, signals: StopSignals | None = None) -> None:
         from pegan.train.recipe import TrainContext
 
         self.spec, self.opts = spec, opts
+        self.signals = signals or StopSignals()          # a stop asked by the scheduler
         self.main = rank == 0
         self.ckpt_dir = Path(opts.checkpoint_dir)
         if self.main:
@@ -213,8 +215,10 @@ class _Run:
                 ahead = min(every, total - done)
                 upcoming = (self.metric_seconds
                             if any(done + i in snapshots for i in range(1, ahead + 1)) else 0.0)
-                # the budget stops a run only after it made progress in this attempt
-                over = done > start and self.budget.exhausted(upcoming, steps=ahead)
+                # the budget stops a run only after it made progress in this attempt; a
+                # scheduler's SIGTERM / SIGUSR1 (StopSignals) at once
+                over = (done > start and self.budget.exhausted(upcoming, steps=ahead)
+                        or self.signals.received is not None)
                 if asked or distributed.any_true(over, self.ctx.device):
                     self._check_finite(window)
                     self.bar.close()
@@ -510,7 +514,8 @@ class _Run:
         self._checkpoint(done)
         if self.main:
             asked = self.opts.stop_after is not None and done >= self.opts.stop_after
-            reason = "--stop-after" if asked else "time budget"
+            reason = ("--stop-after" if asked else f"signal {self.signals.received}"
+                      if self.signals.received else "time budget")
             self.events.event("stopped", iterations=done, kimg=self.schedule.kimg(done),
                               reason=reason, minutes_left=self.budget.remaining_minutes())
             self._write_status(RESUME_EXIT_STATUS, f"stopped for the {reason}")
