@@ -459,11 +459,17 @@ class _Run:
     def snapshot_path(self, done: int) -> Path:
         return self.ckpt_dir / f"snapshot-{done:09d}.pt"
 
+    def _write_snapshot(self, done: int) -> Path:
+        """The eval generator after `done` iterations, with the commits that trained it."""
+        path = self.snapshot_path(done)
+        self.recipe.write_snapshot(path, kimg=self.schedule.kimg(done),
+                                   extra={"trained_by": self.commits})
+        return path
+
     def _snapshot(self, done: int) -> None:
         if self.main:
             kimg = self.schedule.kimg(done)
-            path = self.snapshot_path(done)
-            self.recipe.write_snapshot(path, kimg=kimg, extra={"trained_by": self.commits})
+            path = self._write_snapshot(done)
             t0 = time.time()
             metrics = {**self._selection_metrics(), **self._curve_metrics()}
             self.metric_seconds = time.time() - t0
@@ -544,8 +550,7 @@ class _Run:
         if self.main:
             final = self.snapshot_path(self.schedule.total_iterations)
             if not final.exists():           # removed by hand after the run finished
-                self.recipe.write_snapshot(final, kimg=self.schedule.kimg(done),
-                                           extra={"trained_by": self.commits})
+                self._write_snapshot(self.schedule.total_iterations)
             if self.opts.out is not None:
                 with atomic_path(self.opts.out) as tmp:
                     shutil.copyfile(final, tmp)
