@@ -126,8 +126,8 @@ class StopSignals:
 
     def _handle(self, signum: int, frame) -> None:
         if self.received is not None:             # asked twice: do what was asked before
-            previous = self._previous.get(signum)
-            signal.signal(signum, previous if callable(previous) else signal.SIG_DFL)
+            previous = self._previous.get(signum)     # None: not set from Python
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
             os.kill(os.getpid(), signum)
             return
         self.received = signal.Signals(signum).name
