@@ -119,19 +119,29 @@ def cells(config: Mapping, preset: str | None = None) -> list[Cell]:
 
 
 def tested_claims(config: Mapping, preset: str | None = None,
-                  finding: str | None = None) -> list[dict]:
+                  finding: str | None = None, part: str | None = None) -> list[dict]:
     """The claims a preset tests with statistics (preset `claims`, default: all); `finding`:
-    only those of that finding (a per-finding target, `snakemake claims_<finding>`)."""
+    only those of that finding (a per-finding target, `snakemake claims_<finding>`); `part`:
+    only its claims on runs of that architecture family (:func:`finding_parts`)."""
     preset = preset or config["preset"]
     wanted = config["presets"][preset].get("claims")
     claims = [c for c in config.get("claims", []) if wanted is None or c["id"] in wanted]
     if finding is None:
+        if part is not None:
+            raise ConfigError(f"part {part!r} needs its finding")
         return claims
     known = findings(config, preset)
     if finding not in known:
         raise ConfigError(f"finding {finding!r} is not tested by preset {preset!r} "
                           f"(choose {', '.join(known) or 'none: it tests no claim'})")
-    return [c for c in claims if c["finding"] == finding]
+    claims = [c for c in claims if c["finding"] == finding]
+    if part is None:
+        return claims
+    parts = finding_parts(config, preset, finding)
+    if part not in parts:
+        raise ConfigError(f"finding {finding!r} has no part {part!r} at preset {preset!r} "
+                          f"(choose {', '.join(parts) or 'none: its claims use one family'})")
+    return [c for c in claims if claim_family(config, c) == part]
 
 
 def findings(config: Mapping, preset: str | None = None) -> list[str]:
@@ -139,10 +149,29 @@ def findings(config: Mapping, preset: str | None = None) -> list[str]:
     return list(dict.fromkeys(c["finding"] for c in tested_claims(config, preset)))
 
 
-def finding_target(finding: str) -> str:
-    """The Snakemake target of one finding (claims.smk): `claims_<finding>`, dashes as
-    underscores (a rule name)."""
-    return f"claims_{finding.replace('-', '_')}"
+def claim_family(config: Mapping, claim: Mapping) -> str:
+    """The architecture family (an experiment's `arch`) of the runs a claim compares: the
+    family of its table's row of the claimed winner (a claim compares rows of one family)."""
+    rows = {str(r["id"]): r["experiment"] for r in config["tables"][claim["table"]]["rows"]}
+    return config["experiments"][rows[claim_rows(claim)[0]]]["arch"]
+
+
+def finding_parts(config: Mapping, preset: str | None, finding: str) -> list[str]:
+    """The parts of a finding whose claims compare runs of several architecture families:
+    one per family, in registry order, each a target of its own
+    (`snakemake claims_<finding>_<family>`), so that a finding too long for one working session
+    runs part by part and its report is rebuilt from the parts' evidence (`pegan claims
+    --evidence`). A finding of one family has no parts ([])."""
+    families = list(dict.fromkeys(claim_family(config, c)
+                                  for c in tested_claims(config, preset, finding)))
+    return families if len(families) > 1 else []
+
+
+def finding_target(finding: str, part: str | None = None) -> str:
+    """The Snakemake target of one finding (claims.smk), or of one of its parts:
+    `claims_<finding>[_<part>]`, dashes as underscores (a rule name)."""
+    name = finding if part is None else f"{finding}_{part}"
+    return f"claims_{name.replace('-', '_')}"
 
 
 def claim_rows(claim: Mapping) -> list[str]:
@@ -156,11 +185,11 @@ def claim_rows(claim: Mapping) -> list[str]:
 
 
 def claim_cells(config: Mapping, preset: str | None = None,
-                finding: str | None = None) -> list[Cell]:
-    """The table cells the preset's tested claims (of `finding`) compare (what `claims` has
-    to evaluate)."""
+                finding: str | None = None, part: str | None = None) -> list[Cell]:
+    """The table cells the preset's tested claims (of `finding`, of its `part`) compare (what
+    `claims` has to evaluate)."""
     wanted = {(c["table"], row, c["column"])
-              for c in tested_claims(config, preset, finding) for row in claim_rows(c)}
+              for c in tested_claims(config, preset, finding, part) for row in claim_rows(c)}
     return [c for c in cells(config, preset) if (c.table, c.row, c.column) in wanted]
 
 

@@ -241,7 +241,8 @@ def test_claims_command_writes_the_convergence_section_first(cfg, tmp_path):
                      samples_figure=str(tmp_path / "samples.png"), config=str(config_file),
                      preset="mini", alpha=0.05, benchmarks=None, wall_time=None,
                      fail_on_not_held=False, out=str(out), csv=str(tmp_path / "claims.csv"),
-                     convergence_csv=str(conv), figure=None, finding=None)
+                     convergence_csv=str(conv), figure=None, finding=None, part=None,
+                     evidence=[], evidence_out=None)
     assert pc.run(args) == 0
     text = out.read_text()
     assert text.index("## Convergence") < text.index("## Verdicts") < text.index("**Findings:**")

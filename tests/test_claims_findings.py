@@ -1,17 +1,24 @@
 """Per-finding claims: `snakemake claims_<finding>` trains, evaluates and reports one finding
-alone, with Holm's correction over its own claims."""
+alone, with Holm's correction over its own claims; a finding over several families also runs
+part by part (`claims_<finding>_<family>`), and its report is rebuilt from the parts'
+evidence."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import subprocess
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pegan import plan
+from pegan.claims import add_args, evidence, run
 from pegan.claims.check import check_claims
-from pegan.claims.convergence import claim_runs
-from pegan.errors import ConfigError
+from pegan.claims.convergence import claim_runs, heldout_evaluations, heldout_metrics_path
+from pegan.errors import ConfigError, PeganError
 from workflow_slice import ROOT, job_env, snakemake_exe
 
 
@@ -48,3 +55,163 @@ def test_a_finding_target_plans_only_its_runs(cfg):
     assert trained == ours and "singan-csg" in ours
     assert all(cfg["experiments"][e]["arch"] == "singan" for e in trained)
     assert "results/mini/claims/singan-global-structure/claims.md" in result.stdout
+
+
+# ------------------------------------------------ parts of a finding and their evidence
+
+
+def test_a_finding_over_several_families_has_a_part_per_family(cfg):
+    finding = "padding-is-positional-encoding"
+    parts = plan.finding_parts(cfg, "mini", finding)
+    assert parts == ["stylegan2", "pggan", "dcgan"]
+    per_part = [c["id"] for p in parts for c in plan.tested_claims(cfg, "mini", finding, p)]
+    assert sorted(per_part) == sorted(c["id"] for c in plan.tested_claims(cfg, "mini", finding))
+    for part in parts:
+        runs = {e for e, _ in claim_runs(cfg, "mini", finding, part)}
+        assert runs and {cfg["experiments"][e]["arch"] for e in runs} == {part}
+    assert plan.finding_parts(cfg, "mini", "singan-global-structure") == []
+    assert (plan.finding_target(finding, "pggan")
+            == "claims_padding_is_positional_encoding_pggan")
+    with pytest.raises(ConfigError) as err:
+        plan.tested_claims(cfg, "mini", finding, "singan")
+    assert "stylegan2, pggan, dcgan" in str(err.value) and "\n" not in str(err.value)
+
+
+def _fixture_finding(root, config, finding):
+    """Metrics files of every claim cell of `finding` (values by experiment and seed: each
+    claimed winner clearly better on some claims, not on others), held-out floors, curves."""
+    seeds = config["presets"]["mini"]["seeds"]
+    offsets = {"t2b": 0.0, "t2c": 0.4, "swd-pggan-a": 0.1, "swd-pggan-b": 0.12,
+               "swd-dcgan-a": 0.0, "swd-dcgan-b": 0.3}
+    metrics = set()
+    for cell in plan.claim_cells(config, "mini", finding):
+        ev = cell.evaluation
+        for seed in seeds:
+            path = root / plan.metrics_path("results/mini/metrics", ev.experiment, seed, ev)
+            v = 1.0 + offsets[ev.experiment] + 0.01 * seed * (1 + offsets[ev.experiment])
+            values = {"fid": 100 * v, "kid": 0.1 * v, "precision": 1 / (1 + v),
+                      "recall": 0.5, "swd": {"8": 10 * v, "16": 10 * v, "32": 10 * v,
+                                             "avg": 10 * v},
+                      "structure": 1 - v / 2, "diversity": 0.1, "patch_swd": 5.0, "eqt": 20.0}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"values": values, "protocol": {
+                "experiment": ev.experiment, "snapshot": f"{ev.experiment}/seed{seed}",
+                "trained_by": ["a" * 40]}}))
+            metrics.add(str(path))
+    heldout = []
+    for h in heldout_evaluations(config, "mini", finding):
+        path = root / heldout_metrics_path("results/mini/metrics", seeds[0], h)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"values": {"fid": 17.0, "precision": 0.87, "recall": 0.89,
+                                               "structure": 0.83, "diversity": 0.2},
+                                    "protocol": {}}))
+        heldout.append(str(path))
+    curves = []
+    for experiment, seed in claim_runs(config, "mini", finding):
+        path = root / "results/mini/runs" / experiment / f"seed{seed}" / "snapshots.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps({"iterations": i, "structure@32": 0.5 + 0.1 * i})
+                                + "\n" for i in range(3)))
+        curves.append(str(path))
+    return sorted(metrics), heldout, curves
+
+
+def _claims(*argv):
+    parser = argparse.ArgumentParser()
+    add_args(parser)
+    return run(parser.parse_args([str(a) for a in argv]))
+
+
+def test_a_finding_report_from_its_parts_evidence_is_the_report_of_the_files(cfg, tmp_path,
+                                                                             monkeypatch):
+    finding = "padding-is-positional-encoding"
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    metrics, heldout, curves = _fixture_finding(tmp_path, cfg, finding)
+    common = ["--config", config_file, "--preset", "mini", "--finding", finding]
+
+    def outputs(name):
+        out = tmp_path / name
+        return ["--out", out / "claims.md", "--csv", out / "claims.csv",
+                "--convergence-csv", out / "claims-convergence.csv"]
+
+    # the finding at once, from its files
+    _claims(*metrics, "--heldout", *heldout, "--curves", *curves, *common, *outputs("direct"))
+    # each part from its own files only, with its evidence; then the finding from those alone
+    bundles = []
+    for part in plan.finding_parts(cfg, "mini", finding):
+        runs = {e for e, _ in claim_runs(cfg, "mini", finding, part)}
+        ours = [m for m in metrics if plan.parse_metrics_path(m)[0].experiment in runs]
+        own_curves = [c for c in curves if c.split("/runs/")[1].split("/")[0] in runs]
+        bundles.append(tmp_path / f"{part}.json")
+        _claims(*ours, "--heldout", *heldout, "--curves", *own_curves, *common, "--part", part,
+                *outputs(part), "--evidence-out", bundles[-1])
+    _claims(*common, "--evidence", *bundles, *outputs("merged"))
+
+    direct = pd.read_csv(tmp_path / "direct/claims.csv")
+    merged = pd.read_csv(tmp_path / "merged/claims.csv")
+    pd.testing.assert_frame_equal(direct, merged)
+    assert len(set(direct["claim"])) == 7                      # the finding's seven claims
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "direct/claims-convergence.csv"),
+                                  pd.read_csv(tmp_path / "merged/claims-convergence.csv"))
+    # Holm over the finding's seven claims, not over a part's
+    part_csv = pd.read_csv(tmp_path / "dcgan/claims.csv").set_index("claim")
+    merged_by_claim = merged.set_index("claim")
+    assert (merged_by_claim.loc["padding-dcgan", "claim_p_holm"]
+            > part_csv.loc["padding-dcgan", "claim_p_holm"])
+    text = (tmp_path / "merged/claims.md").read_text()
+    assert "evidence" in text and "dcgan.json" in text and "(pggan part)" in text
+    assert "**trained by:** aaaaaaaaaa (18 runs)" in text
+    assert "from the evidence of 3 reports" in text
+
+
+def test_evidence_of_one_file_twice_must_agree(cfg, tmp_path):
+    metrics, heldout, curves = _fixture_finding(tmp_path, cfg, "padding-is-positional-encoding")
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    evidence.write(first, {"metrics": metrics[:1]}, {"finding": "x"})
+    Path(metrics[0]).write_text(json.dumps({"values": {"fid": 1.0}, "protocol": {}}))
+    evidence.write(second, {"metrics": metrics[:1]}, {"finding": "x"})
+    evidence.read([first, first])                               # the same file twice: fine
+    with pytest.raises(PeganError) as err:
+        evidence.read([first, second])
+    assert "differs" in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "c.json").write_text("{}")
+    with pytest.raises(PeganError, match="not a pegan claims evidence file"):
+        evidence.read([tmp_path / "c.json"])
+
+
+def test_a_part_target_plans_only_its_family(cfg):
+    finding = "padding-is-positional-encoding"
+    target = plan.finding_target(finding, "dcgan")
+    result = subprocess.run([snakemake_exe(), "-n", "--forceall", target,
+                             "--config", "preset=mini"], cwd=ROOT, capture_output=True, text=True,
+                            env=job_env(), timeout=300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    trained = set(re.findall(r"runs/([a-z0-9-]+)/seed\d+/final\.pt", result.stdout))
+    assert trained == {"swd-dcgan-a", "swd-dcgan-b"}
+    assert f"results/mini/claims/{finding}/dcgan/evidence.json" in result.stdout
+
+
+def test_the_committed_mini_results_are_not_ignored_by_git(cfg):
+    """What the README says is committed (every mini claims report, its evidence, figures)
+    must be committable: a .gitignore rule once kept the finding reports out of git."""
+    if subprocess.run(["git", "rev-parse"], cwd=ROOT, capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    names = ["claims.md", "claims.csv", "claims-convergence.csv"]
+    figures = ["claims.png", "claims-samples.png"]
+    folders = [""]
+    for finding in plan.findings(cfg, "mini"):
+        folders.append(f"claims/{finding}/")
+        folders += [f"claims/{finding}/{part}/" for part in plan.finding_parts(cfg, "mini",
+                                                                                finding)]
+    paths = ["results/mini/claims-evidence.json"]
+    for folder in folders:
+        paths += [f"results/mini/{folder}{n}" for n in names]
+        paths += [f"figures/mini/{folder}{n}" for n in figures]
+        if folder:
+            paths.append(f"results/mini/{folder}evidence.json")
+    result = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and not result.stdout, f"ignored by git:\n{result.stdout}"
+    assert len(paths) > 50

@@ -104,10 +104,11 @@ def per_seed_values(config: Mapping, files: Sequence[str | Path], preset: str,
 
 
 def check_claims(config: Mapping, files: Sequence[str | Path], preset: str,
-                alpha: float = ALPHA, finding: str | None = None) -> list[ClaimTest]:
-    """Every claim the preset tests (of `finding`), on the metrics `files`, Holm-corrected
-    over them."""
-    tested = plan.tested_claims(config, preset, finding)
+                alpha: float = ALPHA, finding: str | None = None,
+                part: str | None = None) -> list[ClaimTest]:
+    """Every claim the preset tests (of `finding`, of its `part`), on the metrics `files`,
+    Holm-corrected over them."""
+    tested = plan.tested_claims(config, preset, finding, part)
     values = per_seed_values(config, files, preset, {c["table"] for c in tested})
     out = []
     for claim in tested:

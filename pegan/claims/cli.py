@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 
+from pegan.claims import evidence
 from pegan.claims.check import check_claims
 from pegan.claims.convergence import claim_runs, convergence_rows
-from pegan.claims.provenance import git_commit, job_seconds, machine, run_span, training_commits
+from pegan.claims.provenance import (git_commit, job_seconds, machine, run_span, short,
+                                    training_commits)
 from pegan.claims.report import write_outputs
 from pegan.claims.stats import ALPHA
 from pegan.errors import PeganError
@@ -28,6 +31,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="exit 1 when a claim is not held")
     p.add_argument("--finding", default=None,
                    help="test only this finding's claims (Holm over them): a per-finding report")
+    p.add_argument("--part", default=None,
+                   help="with --finding: only its claims on one architecture family (a part "
+                        "of a finding that spans several, `snakemake claims_<finding>_<part>`)")
+    p.add_argument("--evidence-out", default=None,
+                   help="also write the files this report read (metrics, held-out floors, "
+                        "curves) and where they were made into one JSON (pegan.claims.evidence)")
+    p.add_argument("--evidence", nargs="*", default=[],
+                   help="evidence JSONs of earlier reports (--evidence-out), read as the files "
+                        "they hold: e.g. a finding's report from its parts' evidence")
     p.add_argument("--heldout", nargs="*", default=[],
                    help="metrics JSONs of held-out real images (the floor of the convergence "
                         "table), written by `pegan evaluate <held-out zip>`")
@@ -42,26 +54,45 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.evidence:
+        return _report(args, sources=[])
+    with tempfile.TemporaryDirectory(prefix="pegan-evidence-") as root:
+        bundled = evidence.read(args.evidence)
+        files = evidence.materialize(bundled, root)
+        args.metrics = [*args.metrics, *files["metrics"]]
+        args.heldout = [*args.heldout, *files["heldout"]]
+        args.curves = [*args.curves, *files["curves"]]
+        return _report(args, sources=bundled.sources)
+
+
+def _scope(finding: str | None, part: str | None) -> str:
+    return f"{finding} ({part} part)" if part else str(finding)
+
+
+def _report(args: argparse.Namespace, sources: list[dict]) -> int:
     from pegan import config as pconfig
 
     cfg = pconfig.load(args.config, {"preset": args.preset} if args.preset else None)
     preset = args.preset or cfg["preset"]
     if not 0 < args.alpha < 1:
         raise PeganError(f"--alpha {args.alpha}: choose a level in (0, 1), e.g. 0.05")
-    claims = check_claims(cfg, args.metrics, preset, args.alpha, finding=args.finding)
+    claims = check_claims(cfg, args.metrics, preset, args.alpha, finding=args.finding,
+                          part=args.part)
     rows = convergence_rows(cfg, preset, args.metrics, args.heldout, args.curves,
-                            finding=args.finding)
+                            finding=args.finding, part=args.part)
     seconds = None
     header = {"pegan commit": git_commit(), "machine": machine(),
               "trained by": training_commits(args.metrics)}
     if args.finding:
-        header["finding"] = (f"{args.finding} only (`snakemake {finding_target(args.finding)}`); "
-                             "Holm's correction over its claims")
+        made = (f"from the evidence of {len(sources)} reports (`pegan claims --evidence`)"
+                if sources else f"`snakemake {finding_target(args.finding, args.part)}`")
+        header["finding"] = (f"{_scope(args.finding, args.part)} only ({made}); Holm's "
+                             "correction over its claims")
+    ours = {e for e, _ in claim_runs(cfg, preset, args.finding, args.part)}
     if args.benchmarks:
         seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
                                                 for r in t["rows"]})
         if args.finding:
-            ours = {e for e, _ in claim_runs(cfg, preset, args.finding)}
             header["jobs"] = (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min "
                               "summed over this finding's train and evaluate jobs (Snakemake "
                               "benchmark files)")
@@ -69,11 +100,27 @@ def run(args: argparse.Namespace) -> int:
             header["jobs"] = (f"{span[0] / 60:.1f} min wall time from the first job's start to "
                               f"the last job's end; {span[1] / 60:.1f} min summed over jobs "
                               "(Snakemake benchmark files)")
+    if sources:
+        header["evidence"] = "; ".join(
+            f"`{s['path']}`: {_scope(s.get('finding'), s.get('part'))}, pegan "
+            f"{short(s.get('pegan commit', ''))} on {s.get('machine', '?')}, "
+            f"{sum(s.get('job_seconds', {}).values()) / 60:.1f} min of jobs" for s in sources)
+        if not args.benchmarks:
+            seconds = {}
+            for s in sources:
+                for name, value in s.get("job_seconds", {}).items():
+                    seconds[name] = seconds.get(name, 0.0) + float(value)
     if args.wall_time:
         header["wall time"] = args.wall_time
     write_outputs(cfg, claims, preset, args.out, args.csv, args.figure, alpha=args.alpha,
                   seconds=seconds, header=header, convergence=rows,
                   convergence_csv=args.convergence_csv)
+    if args.evidence_out:
+        evidence.write(args.evidence_out,
+                       {"metrics": args.metrics, "heldout": args.heldout, "curves": args.curves},
+                       {"preset": preset, "finding": args.finding, "part": args.part,
+                        "pegan commit": header["pegan commit"], "machine": header["machine"],
+                        "job_seconds": {k: v for k, v in (seconds or {}).items() if k in ours}})
     if args.samples_figure:
         from pegan.figures import figure_run_samples
 

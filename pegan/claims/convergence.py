@@ -77,14 +77,14 @@ def _can_hold_out(config: Mapping, preset: str, dataset: str, needed: int) -> bo
     return left is None or left >= needed
 
 
-def heldout_evaluations(config: Mapping, preset: str, finding: str | None = None
-                        ) -> list[HeldOut]:
+def heldout_evaluations(config: Mapping, preset: str, finding: str | None = None,
+                        part: str | None = None) -> list[HeldOut]:
     """The held-out evaluations the preset's claim rows need: one per (dataset, scale,
     metric set) of the claim cells (rendered at their scale) that show a :data:`METRICS`
     output, on datasets that can give that many held-out images."""
     specs = plan.specs(config, preset)
     chosen: dict[tuple[str, int, str], str] = {}
-    for cell in plan.claim_cells(config, preset, finding):
+    for cell in plan.claim_cells(config, preset, finding, part):
         ev = cell.evaluation
         shown = _shown_metrics(ev.metricset)
         if ev.generate_at or not shown:
@@ -125,11 +125,12 @@ def parse_heldout_path(path: str | Path) -> tuple[str, int, str]:
     return match["dataset"], int(match["scale"]), match["metricset"]
 
 
-def claim_runs(config: Mapping, preset: str, finding: str | None = None
-               ) -> list[tuple[str, int]]:
-    """(experiment, seed) of every claim row's run (of `finding`), in claim order."""
+def claim_runs(config: Mapping, preset: str, finding: str | None = None,
+               part: str | None = None) -> list[tuple[str, int]]:
+    """(experiment, seed) of every claim row's run (of `finding`, of its `part`), in claim
+    order."""
     experiments = dict.fromkeys(c.evaluation.experiment
-                                for c in plan.claim_cells(config, preset, finding))
+                                for c in plan.claim_cells(config, preset, finding, part))
     return [(e, s) for e in experiments for s in config["presets"][preset]["seeds"]]
 
 
@@ -238,15 +239,16 @@ def _values(result: Mapping) -> dict[str, float]:
 def convergence_rows(config: Mapping, preset: str, metrics: Iterable[str | Path],
                      heldout: Iterable[str | Path] = (), curves: Iterable[str | Path] = (),
                      tolerances: Mapping | None = None,
-                     finding: str | None = None) -> list[ConvergenceRow]:
-    """The convergence table of the preset's claim rows (of `finding`) from their metrics
-    files, the held-out floors' metrics files and the runs' snapshots.jsonl (missing files:
-    empty)."""
+                     finding: str | None = None, part: str | None = None
+                     ) -> list[ConvergenceRow]:
+    """The convergence table of the preset's claim rows (of `finding`, of its `part`) from
+    their metrics files, the held-out floors' metrics files and the runs' snapshots.jsonl
+    (missing files: empty)."""
     tolerances = tolerances or config["convergence"]
     specs = plan.specs(config, preset)
     claim_evals = set()
     labels: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for cell in plan.claim_cells(config, preset, finding):
+    for cell in plan.claim_cells(config, preset, finding, part):
         ev = cell.evaluation
         if ev.generate_at:
             continue

@@ -43,6 +43,7 @@ rule claims:
             caption="../report/claims-samples.rst",
             category="Claims",
         ),
+        evidence=f"{OUT}/claims-evidence.json",
     log:
         f"{LOGS}/claims.log",
     benchmark:
@@ -51,14 +52,15 @@ rule claims:
         preset=PRESET,
         benchmarks=BENCH,
         finding=lambda wc: f"--finding {wc.finding}" if "finding" in wc.keys() else "",
+        part=lambda wc: f"--part {wc.part}" if "part" in wc.keys() else "",
     conda:
         "../envs/pegan.yaml"
     shell:
         "pegan claims {input.metrics} --heldout {input.heldout} --curves {input.curves} "
         "--models {input.models} --config {input.config} --preset {params.preset} "
-        "{params.finding} --benchmarks {params.benchmarks} --out {output.md} --csv {output.csv} "
-        "--convergence-csv {output.convergence} --figure {output.figure} "
-        "--samples-figure {output.samples} > {log} 2>&1"
+        "{params.finding} {params.part} --benchmarks {params.benchmarks} --out {output.md} "
+        "--csv {output.csv} --convergence-csv {output.convergence} --figure {output.figure} "
+        "--samples-figure {output.samples} --evidence-out {output.evidence} > {log} 2>&1"
 
 
 # One finding on its own (its runs, evaluations and report; Holm over its claims), so that a
@@ -72,10 +74,30 @@ use rule claims as claims_finding with:
         convergence=f"{OUT}/claims/{{finding}}/claims-convergence.csv",
         figure=f"{FIG}/claims/{{finding}}/claims.png",
         samples=f"{FIG}/claims/{{finding}}/claims-samples.png",
+        evidence=f"{OUT}/claims/{{finding}}/evidence.json",
     log:
         f"{LOGS}/claims-{{finding}}.log",
     benchmark:
         f"{BENCH}/claims-{{finding}}.tsv"
+
+
+# One part of a finding whose claims compare runs of several families (plan.finding_parts):
+# its claims on one family's runs, `snakemake claims_<finding>_<part>` (e.g.
+# claims_padding_is_positional_encoding_pggan). A finding too long for one session runs part
+# by part; its report is rebuilt from the parts' committed evidence.json files with
+# `pegan claims --finding <finding> --evidence .../*/evidence.json` (README).
+use rule claims as claims_part with:
+    output:
+        md=f"{OUT}/claims/{{finding}}/{{part}}/claims.md",
+        csv=f"{OUT}/claims/{{finding}}/{{part}}/claims.csv",
+        convergence=f"{OUT}/claims/{{finding}}/{{part}}/claims-convergence.csv",
+        figure=f"{FIG}/claims/{{finding}}/{{part}}/claims.png",
+        samples=f"{FIG}/claims/{{finding}}/{{part}}/claims-samples.png",
+        evidence=f"{OUT}/claims/{{finding}}/{{part}}/evidence.json",
+    log:
+        f"{LOGS}/claims-{{finding}}-{{part}}.log",
+    benchmark:
+        f"{BENCH}/claims-{{finding}}-{{part}}.tsv"
 
 
 for _finding in FINDINGS:
@@ -85,4 +107,12 @@ for _finding in FINDINGS:
             plan.finding_target(_finding)
         input:
             expand(rules.claims_finding.output, finding=_finding),
+
+    for _part in FINDING_PARTS[_finding]:
+
+        rule:
+            name:
+                plan.finding_target(_finding, _part)
+            input:
+                expand(rules.claims_part.output, finding=_finding, part=_part),
 

@@ -61,6 +61,8 @@ RUNS = plan.runs(config, PRESET)
 EVALUATIONS = plan.evaluations(config, PRESET)
 # the findings the preset tests: one `claims_<finding>` target each (claims.smk)
 FINDINGS = plan.findings(config, PRESET)
+# ... and the parts of a finding whose claims span several families: `claims_<finding>_<part>`
+FINDING_PARTS = {f: plan.finding_parts(config, PRESET, f) for f in FINDINGS}
 PRESET_CFG = config["presets"][PRESET]
 # the preset's effective metric settings (global `metrics:` under the preset's `metrics:`),
 # passed to every evaluation and real-features job
@@ -82,6 +84,7 @@ wildcard_constraints:
     figure="[a-z0-9-]+",
     gen=r"\d+",
     finding="|".join(FINDINGS) or "(?!)",
+    part="|".join(pegan_config.FAMILIES),
 
 
 def spec_json(experiment):
@@ -184,17 +187,24 @@ def table_inputs(wildcards):
 
 
 def claim_finding(wildcards):
-    """The finding of a per-finding claims job (claims_finding), else None: all."""
+    """The finding of a per-finding claims job (claims_finding, claims_part), else None: all."""
     return wildcards.finding if "finding" in wildcards.keys() else None
 
 
+def claim_part(wildcards):
+    """The part (architecture family) of a finding's claims job (claims_part), else None."""
+    return wildcards.part if "part" in wildcards.keys() else None
+
+
 def claim_inputs(wildcards):
-    """Metrics files of the cells the preset's claims (of the job's finding) compare, every
-    seed."""
+    """Metrics files of the cells the preset's claims (of the job's finding and part) compare,
+    every seed."""
     return sorted(
         {
             metrics_file(cell.evaluation.experiment, seed, cell.evaluation)
-            for cell in plan.claim_cells(config, PRESET, claim_finding(wildcards))
+            for cell in plan.claim_cells(
+                config, PRESET, claim_finding(wildcards), claim_part(wildcards)
+            )
             for seed in PRESET_CFG["seeds"]
         }
     )
@@ -213,7 +223,9 @@ def claim_heldout(wildcards):
     seed = PRESET_CFG["seeds"][0]
     return [
         pegan_convergence.heldout_metrics_path(f"{OUT}/metrics", seed, h)
-        for h in pegan_convergence.heldout_evaluations(config, PRESET, claim_finding(wildcards))
+        for h in pegan_convergence.heldout_evaluations(
+            config, PRESET, claim_finding(wildcards), claim_part(wildcards)
+        )
     ]
 
 
@@ -231,14 +243,18 @@ def heldout_real_features(wildcards):
 def claim_curves(wildcards):
     return [
         f"{run_dir(e, s)}/snapshots.jsonl"
-        for e, s in pegan_convergence.claim_runs(config, PRESET, claim_finding(wildcards))
+        for e, s in pegan_convergence.claim_runs(
+            config, PRESET, claim_finding(wildcards), claim_part(wildcards)
+        )
     ]
 
 
 def claim_models(wildcards):
     return [
         f"{run_dir(e, s)}/final.pt"
-        for e, s in pegan_convergence.claim_runs(config, PRESET, claim_finding(wildcards))
+        for e, s in pegan_convergence.claim_runs(
+            config, PRESET, claim_finding(wildcards), claim_part(wildcards)
+        )
     ]
 
 
