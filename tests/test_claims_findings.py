@@ -147,7 +147,8 @@ def test_a_finding_report_from_its_parts_evidence_is_the_report_of_the_files(cfg
         bundles.append(tmp_path / f"{part}.json")
         _claims(*ours, "--heldout", *heldout, "--curves", *own_curves, *common, "--part", part,
                 *outputs(part), "--evidence-out", bundles[-1])
-    _claims(*common, "--evidence", *bundles, *outputs("merged"))
+    _claims(*common, "--evidence", *bundles, *outputs("merged"), "--evidence-out",
+            tmp_path / "merged.json")
 
     direct = pd.read_csv(tmp_path / "direct/claims.csv")
     merged = pd.read_csv(tmp_path / "merged/claims.csv")
@@ -164,6 +165,11 @@ def test_a_finding_report_from_its_parts_evidence_is_the_report_of_the_files(cfg
     assert "evidence" in text and "dcgan.json" in text and "(pggan part)" in text
     assert "**trained by:** aaaaaaaaaa (18 runs)" in text
     assert "from the evidence of 3 reports" in text
+    # the merged report's evidence is its parts' files under their own names
+    merged_files = evidence.read([tmp_path / "merged.json"]).files
+    parts_files = evidence.read(bundles).files
+    assert merged_files == parts_files and "results/mini/metrics/t2b/seed0/" in "".join(
+        merged_files["metrics"])
 
 
 def test_evidence_of_one_file_twice_must_agree(cfg, tmp_path):

@@ -49,16 +49,18 @@ def _key(path: str | Path) -> str:
     return str(PurePosixPath(*parts))
 
 
-def write(out: str | Path, files: Mapping[str, Iterable[str | Path]], provenance: Mapping
-          ) -> None:
+def write(out: str | Path, files: Mapping[str, Iterable[str | Path]], provenance: Mapping,
+          names: Mapping[str, str] | None = None) -> None:
     """Bundle the existing files of each kind (missing ones, e.g. a run without a curve, are
-    left out as `pegan claims` treats them: empty) with `provenance` (atomic write)."""
+    left out as `pegan claims` treats them: empty) with `provenance` (atomic write). `names`:
+    the stored name of files that came from other bundles (:func:`materialize`)."""
+    names = names or {}
     bundle = {"format": FORMAT, **provenance, "files": {}}
     for kind in KINDS:
         stored = {}
         for path in files.get(kind, ()):
             if Path(path).is_file():
-                stored[_key(path)] = Path(path).read_text()
+                stored[names.get(os.fspath(path)) or _key(path)] = Path(path).read_text()
         bundle["files"][kind] = dict(sorted(stored.items()))
     io.write_text(out, json.dumps(bundle, indent=1, sort_keys=False) + "\n")
 
@@ -82,14 +84,17 @@ def read(paths: Iterable[str | Path]) -> Evidence:
     return evidence
 
 
-def materialize(evidence: Evidence, root: str | Path) -> dict[str, list[str]]:
-    """Write the bundled files under `root` at their stored paths; the paths of each kind."""
-    out = {}
+def materialize(evidence: Evidence, root: str | Path
+                ) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Write the bundled files under `root` at their stored names: the paths of each kind, and
+    each path's stored name (to bundle them again under it)."""
+    paths, names = {}, {}
     for kind in KINDS:
-        out[kind] = []
+        paths[kind] = []
         for name, text in evidence.files[kind].items():
             target = Path(root, name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-            out[kind].append(os.fspath(target))
-    return out
+            paths[kind].append(os.fspath(target))
+            names[os.fspath(target)] = name
+    return paths, names
