@@ -128,7 +128,7 @@ def tested_claims(config: Mapping, preset: str | None = None,
     claims = [c for c in config.get("claims", []) if wanted is None or c["id"] in wanted]
     if finding is None:
         if part is not None:
-            raise ConfigError(f"part {part!r} needs its finding")
+            raise ConfigError(f"part {part!r}: name the finding it is a part of (--finding)")
         return claims
     known = findings(config, preset)
     if finding not in known:

@@ -69,6 +69,31 @@ def _scope(finding: str | None, part: str | None) -> str:
     return f"{finding} ({part} part)" if part else str(finding)
 
 
+def _job_time(args: argparse.Namespace, cfg, sources: list[dict], ours: set[str]
+              ) -> tuple[dict[str, float] | None, str | None]:
+    """(job seconds per experiment, the header's `jobs` line): from the Snakemake benchmark
+    files, else from the evidence bundles (each run's jobs once, whichever bundles hold it)."""
+    if args.benchmarks:
+        seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
+                                                for r in t["rows"]})
+        if args.finding:
+            return seconds, (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min "
+                             "summed over this finding's train and evaluate jobs (Snakemake "
+                             "benchmark files)")
+        span = run_span(args.benchmarks)
+        return seconds, span and (f"{span[0] / 60:.1f} min wall time from the first job's start "
+                                  f"to the last job's end; {span[1] / 60:.1f} min summed over "
+                                  "jobs (Snakemake benchmark files)")
+    if not sources:
+        return None, None
+    seconds: dict[str, float] = {}
+    for s in sources:
+        for name, value in s.get("job_seconds", {}).items():
+            seconds[name] = max(seconds.get(name, 0.0), float(value))
+    return seconds, (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min summed "
+                     "over the train and evaluate jobs of its runs (from the evidence)")
+
+
 def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]) -> int:
     from pegan import config as pconfig
 
@@ -80,7 +105,8 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
                           part=args.part)
     rows = convergence_rows(cfg, preset, args.metrics, args.heldout, args.curves,
                             finding=args.finding, part=args.part)
-    seconds = None
+    ours = {e for e, _ in claim_runs(cfg, preset, args.finding, args.part)}
+    seconds, jobs = _job_time(args, cfg, sources, ours)
     header = {"pegan commit": git_commit(), "machine": machine(),
               "trained by": training_commits(args.metrics)}
     if args.finding:
@@ -88,31 +114,13 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
                 if sources else f"`snakemake {finding_target(args.finding, args.part)}`")
         header["finding"] = (f"{_scope(args.finding, args.part)} only ({made}); Holm's "
                              "correction over its claims")
-    ours = {e for e, _ in claim_runs(cfg, preset, args.finding, args.part)}
-    if args.benchmarks:
-        seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
-                                                for r in t["rows"]})
-        if args.finding:
-            header["jobs"] = (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min "
-                              "summed over this finding's train and evaluate jobs (Snakemake "
-                              "benchmark files)")
-        elif span := run_span(args.benchmarks):
-            header["jobs"] = (f"{span[0] / 60:.1f} min wall time from the first job's start to "
-                              f"the last job's end; {span[1] / 60:.1f} min summed over jobs "
-                              "(Snakemake benchmark files)")
+    if jobs:
+        header["jobs"] = jobs
     if sources:
         header["evidence"] = "; ".join(
             f"`{s['path']}`: {_scope(s.get('finding'), s.get('part'))}, pegan "
             f"{short(s.get('pegan commit', ''))} on {s.get('machine', '?')}, "
             f"{sum(s.get('job_seconds', {}).values()) / 60:.1f} min of jobs" for s in sources)
-        if not args.benchmarks:             # each run's jobs once, whichever bundles hold it
-            seconds = {}
-            for s in sources:
-                for name, value in s.get("job_seconds", {}).items():
-                    seconds[name] = max(seconds.get(name, 0.0), float(value))
-            header["jobs"] = (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min "
-                              "summed over the train and evaluate jobs of its runs (from the "
-                              "evidence)")
     if args.wall_time:
         header["wall time"] = args.wall_time
     write_outputs(cfg, claims, preset, args.out, args.csv, args.figure, alpha=args.alpha,
