@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from pegan.claims import evidence
+import pegan.claims.evidence as evidence
 from pegan.claims.check import check_claims
 from pegan.claims.convergence import claim_runs, convergence_rows
 from pegan.claims.provenance import (git_commit, job_seconds, machine, run_span, short,
