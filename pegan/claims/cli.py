@@ -110,7 +110,8 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
     header = {"pegan commit": git_commit(), "machine": machine(),
               "trained by": training_commits(args.metrics)}
     if args.finding:
-        made = (f"from the evidence of {len(sources)} reports (`pegan claims --evidence`)"
+        made = (f"from the evidence of {len(sources)} report{'s' * (len(sources) != 1)}, "
+                "`pegan claims --evidence`"
                 if sources else f"`snakemake {finding_target(args.finding, args.part)}`")
         header["finding"] = (f"{_scope(args.finding, args.part)} only ({made}); Holm's "
                              "correction over its claims")

@@ -77,7 +77,7 @@ def read(paths: Iterable[str | Path]) -> Evidence:
             raise PeganError(f"--evidence {path}: not a pegan claims evidence file "
                              f"(format {FORMAT}, written by `pegan claims --evidence-out`)")
         for kind in KINDS:
-            for name, text in bundle["files"].get(kind, {}).items():
+            for name, text in bundle.get("files", {}).get(kind, {}).items():
                 evidence.add(kind, name, text, f"--evidence {path}")
         evidence.sources.append({k: v for k, v in bundle.items() if k != "files"}
                                 | {"path": str(path)})
