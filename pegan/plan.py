@@ -149,11 +149,17 @@ def findings(config: Mapping, preset: str | None = None) -> list[str]:
     return list(dict.fromkeys(c["finding"] for c in tested_claims(config, preset)))
 
 
+def row_experiments(config: Mapping, table: str, rows: list[str]) -> list[str]:
+    """The experiments of rows (ids) of a table, in the given order."""
+    experiment = {str(r["id"]): r["experiment"] for r in config["tables"][table]["rows"]}
+    return [experiment[str(r)] for r in rows]
+
+
 def claim_family(config: Mapping, claim: Mapping) -> str:
     """The architecture family (an experiment's `arch`) of the runs a claim compares: the
     family of its table's row of the claimed winner (a claim compares rows of one family)."""
-    rows = {str(r["id"]): r["experiment"] for r in config["tables"][claim["table"]]["rows"]}
-    return config["experiments"][rows[claim_rows(claim)[0]]]["arch"]
+    winner = row_experiments(config, claim["table"], claim_rows(claim)[:1])[0]
+    return config["experiments"][winner]["arch"]
 
 
 def finding_parts(config: Mapping, preset: str | None, finding: str) -> list[str]:

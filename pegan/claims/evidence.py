@@ -2,8 +2,8 @@
 
 A finding too long for one working session runs part by part (``snakemake
 claims_<finding>_<family>``, :func:`pegan.plan.finding_parts`); its runs, checkpoints and
-models do not outlive the session, but each part's ``evidence.json`` (a few hundred kB,
-committed beside its report) holds everything ``pegan claims`` read: the metrics files of
+models do not outlive the session, but each part's ``evidence.json`` (50-70 kB at
+``mini``, committed beside its report) holds everything ``pegan claims`` read: the metrics files of
 the claim runs, the held-out floors and the learning curves, under the paths they had, plus
 where they were made (pegan commit, machine, job seconds per experiment). ``pegan claims
 --evidence a.json b.json ...`` writes them back into a scratch folder and reads them as if

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pegan import io
+from pegan import io, plan
 from pegan.claims.check import ClaimTest
 from pegan.claims.convergence import ConvergenceRow
 from pegan.claims.convergence import frame as convergence_frame
@@ -38,11 +38,6 @@ def _fmt(x: float, digits: int = 3) -> str:
     if isinstance(x, float) and math.isinf(x):
         return "∞" if x > 0 else "−∞"
     return f"{x:.{digits}g}" if abs(x) < 1e-3 and x != 0 else f"{x:.{digits}f}"
-
-
-def _row_experiments(config: Mapping, claim: ClaimTest) -> list[str]:
-    rows = {str(r["id"]): r["experiment"] for r in config["tables"][claim.table]["rows"]}
-    return [rows[r] for r in claim.rows]
 
 
 def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
@@ -121,7 +116,7 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
                       f"{_fmt(c.p_reverse)} (Holm {_fmt(c.p_reverse_adjusted)}); verdict "
                       f"{c.verdict} (uncorrected: {c.raw_verdict}).", ""]
             if seconds is not None:
-                exps = _row_experiments(config, c)
+                exps = plan.row_experiments(config, c.table, c.rows)
                 total = sum(seconds.get(e, 0.0) for e in dict.fromkeys(exps))
                 lines += [f"Compute of its rows ({', '.join(dict.fromkeys(exps))}; train + "
                           f"select + evaluate jobs, all seeds): {total / 60:.1f} min.", ""]
