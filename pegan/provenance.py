@@ -7,6 +7,11 @@ from pathlib import Path
 
 UNRECORDED = "unrecorded"      # a run (or attempt) from before pegan recorded its commit
 
+# The code a run's numbers depend on, as git pathspecs: what trains, samples and measures, and
+# the wiring and settings that call it. The claims report and its rule only read the numbers.
+RUN_CODE = ("pegan", "workflow", "Snakefile", "config.yaml", "pyproject.toml",
+            ":(exclude)pegan/claims", ":(exclude)workflow/rules/claims.smk")
+
 
 def git_commit(root: str | Path | None = None) -> str:
     """`<sha>` (with `-dirty` when tracked files changed), or 'unknown' outside a checkout."""
@@ -19,6 +24,29 @@ def git_commit(root: str | Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
+
+
+def changed_between(commits: list[str], root: str | Path | None = None,
+                    pathspecs: tuple[str, ...] = RUN_CODE) -> list[str]:
+    """The files of `pathspecs` that differ between the first commit and any later one.
+
+    Raises ValueError naming the commit when the answer is unknowable: a commit recorded as
+    `-dirty` (uncommitted changes), unrecorded, or missing from this checkout."""
+    root = Path(root) if root else Path(__file__).resolve().parents[1]
+    for commit in commits:
+        if commit.endswith("-dirty") or commit == UNRECORDED:
+            raise ValueError(f"{short(commit)} ran with code git does not hold")
+    changed: set[str] = set()
+    for commit in commits[1:]:
+        try:
+            out = subprocess.run(["git", "-C", str(root), "diff", "--name-only", commits[0],
+                                  commit, "--", *pathspecs], capture_output=True, text=True,
+                                 timeout=30, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            raise ValueError(f"{short(commits[0])}..{short(commit)} is not in this checkout "
+                             f"({root})") from None
+        changed.update(line for line in out.splitlines() if line)
+    return sorted(changed)
 
 
 def short(commit: str) -> str:

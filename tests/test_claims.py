@@ -171,6 +171,47 @@ def test_training_commits_count_runs_not_evaluations(tmp_path):
                                        "(1 run); unrecorded (1 run)")
 
 
+def test_training_code_tells_whether_the_runs_code_changed_between_their_commits(tmp_path):
+    import subprocess
+
+    from pegan.claims.provenance import training_code
+
+    repo = tmp_path / "repo"
+    (repo / "pegan" / "claims").mkdir(parents=True)
+
+    def commit(path, text):
+        (repo / path).write_text(text)
+        subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+                        "commit", "-qm", path], check=True)
+        return subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    commit("pegan/train.py", "a = 1\n")
+    a = commit("pegan/claims/report.py", "r = 1\n")
+    b = commit("pegan/claims/report.py", "r = 2\n")        # the report only: same runs
+    c = commit("pegan/train.py", "a = 2\n")                 # the training code
+
+    def metrics(*runs):
+        paths = []
+        for i, commits in enumerate(runs):
+            paths.append(tmp_path / f"m{len(runs)}-{i}.json")
+            paths[-1].write_text(json.dumps({"protocol": {
+                "experiment": "x", "snapshot": f"runs/x/seed{i}/final.pt",
+                "trained_by": commits}}))
+        return paths
+
+    assert training_code(metrics([a], [a]), repo) is None
+    same = training_code(metrics([a], [b]), repo)
+    assert "same training and evaluation code" in same and "no file changed" in same
+    assert "leaving out pegan/claims and workflow/rules/claims.smk" in same
+    changed = training_code(metrics([a], [b, c]), repo)
+    assert "differ between them: pegan/train.py (git diff" in changed and "3 commits" in changed
+    assert "cannot tell" in training_code(metrics([a], [c + "-dirty"]), repo)
+    assert "not in this checkout" in training_code(metrics([a], ["f" * 40]), repo)
+
+
 def test_compare_handles_pegan_only_tables_and_claim_stats(cfg, tmp_path):
     from pegan import compare, tables
 

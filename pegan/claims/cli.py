@@ -9,7 +9,7 @@ import pegan.claims.evidence as evidence
 from pegan.claims.check import check_claims
 from pegan.claims.convergence import claim_runs, convergence_rows
 from pegan.claims.provenance import (git_commit, job_seconds, machine, run_span, short,
-                                    training_commits)
+                                    training_code, training_commits)
 from pegan.claims.report import write_outputs
 from pegan.claims.stats import ALPHA
 from pegan.errors import PeganError
@@ -109,6 +109,9 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
     seconds, jobs = _job_time(args, cfg, sources, ours)
     header = {"pegan commit": git_commit(), "machine": machine(),
               "trained by": training_commits(args.metrics)}
+    code = training_code(args.metrics)
+    if code:
+        header["training code"] = code
     if args.finding:
         made = (f"from the evidence of {len(sources)} report{'s' * (len(sources) != 1)}, "
                 "`pegan claims --evidence`"

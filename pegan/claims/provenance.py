@@ -12,7 +12,8 @@ from typing import Iterable
 
 import pandas as pd
 
-from pegan.provenance import UNRECORDED, git_commit, short  # noqa: F401 - git_commit re-exported
+from pegan.provenance import RUN_CODE, UNRECORDED, changed_between, short
+from pegan.provenance import git_commit  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,9 @@ def run_span(benchmarks: str | Path) -> tuple[float, float] | None:
     return max(ends) - min(starts), total
 
 
-def training_commits(metrics: Iterable[str | Path]) -> str:
-    """The commits that trained the evaluated snapshots (each run's attempts, in order, as its
-    snapshot records them), with how many runs each sequence trained: "<sha> (12 runs); ..."."""
+def _run_commits(metrics: Iterable[str | Path]) -> dict[tuple[str, ...], int]:
+    """How many runs each sequence of training commits trained (a run's attempts in order,
+    as its snapshot records them; a run evaluated several times counts once)."""
     import json
 
     runs: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -79,5 +80,39 @@ def training_commits(metrics: Iterable[str | Path]) -> str:
     counts: dict[tuple[str, ...], int] = defaultdict(int)
     for commits in runs.values():
         counts[commits] += 1
+    return dict(counts)
+
+
+def training_commits(metrics: Iterable[str | Path]) -> str:
+    """The commits that trained the evaluated snapshots, with how many runs each sequence
+    trained: "<sha> (12 runs); <sha> then <sha> (1 run)"."""
+    counts = _run_commits(metrics)
     return "; ".join(f"{' then '.join(map(short, commits))} ({n} run{'s' * (n != 1)})"
                      for commits, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _run_code() -> str:
+    kept = [p for p in RUN_CODE if not p.startswith(":")]
+    left = [p.split(")", 1)[1] for p in RUN_CODE if p.startswith(":(exclude)")]
+    return f"{', '.join(kept)}, leaving out {' and '.join(left)}"
+
+
+def training_code(metrics: Iterable[str | Path], root: str | Path | None = None,
+                  most: int = 8) -> str | None:
+    """Whether the code the runs depend on (`pegan.provenance.RUN_CODE`) differs between the
+    commits that trained them; None when one commit trained them all."""
+    commits = list(dict.fromkeys(c for seq in _run_commits(metrics) for c in seq))
+    if len(commits) < 2:
+        return None
+    span = f"{len(commits)} commits ({', '.join(map(short, commits))})"
+    try:
+        changed = changed_between(commits, root)
+    except ValueError as exc:
+        return f"{span}: cannot tell whether their training code differs: {exc}"
+    if not changed:
+        return (f"{span}, with the same training and evaluation code (git diff over "
+                f"{_run_code()}: no file changed)")
+    shown = ", ".join(changed[:most]) + (f" and {len(changed) - most} more"
+                                         if len(changed) > most else "")
+    return (f"{span}; files of the training and evaluation code that differ between them: "
+            f"{shown} (git diff over {_run_code()})")
