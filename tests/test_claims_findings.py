@@ -172,6 +172,62 @@ def test_a_finding_report_from_its_parts_evidence_is_the_report_of_the_files(cfg
         merged_files["metrics"])
 
 
+def test_job_time_counts_each_run_once_across_bundles_split_by_seed(cfg, tmp_path,
+                                                                   monkeypatch):
+    finding, part = "padding-is-positional-encoding", "dcgan"
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    metrics, heldout, curves = _fixture_finding(tmp_path, cfg, finding)
+    runs = {e for e, _ in claim_runs(cfg, "mini", finding, part)}
+    bench = tmp_path / "bench"
+    for experiment in runs:                        # 600 s of training + 90 s of evaluation
+        for seed in (0, 1, 2):
+            for stage, name, seconds in (("train", "", 600), ("evaluate", "-final-32px-swd", 60),
+                                         ("evaluate", "-final-32px-structure", 30)):
+                path = bench / stage / f"{experiment}-seed{seed}{name}.tsv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"s\th:m:s\n{seconds}\t0:00:00\n")
+
+    def seeds_of(seeds):
+        return [m for m in metrics if plan.parse_metrics_path(m)[0].experiment in runs
+                and plan.parse_metrics_path(m)[1] in seeds]
+
+    def report(name, *argv):
+        out = tmp_path / name
+        _claims(*argv, "--config", config_file, "--preset", "mini", "--finding", finding,
+                "--part", part, "--out", out / "claims.md", "--evidence-out", out / "e.json")
+        return (json.loads((out / "e.json").read_text()),
+                (out / "claims.md").read_text().split("**jobs:** ")[1].split(" min")[0])
+
+    # seeds 0-1 in one session, seed 2 in another: the benchmark folder holds all three, the
+    # report counts the runs of its own metrics files
+    first, minutes = report("s01", *seeds_of({0, 1}), "--heldout", *heldout,
+                            "--benchmarks", bench)
+    assert minutes == "46.0" and first["run_seconds"] == {
+        "swd-dcgan-a/seed0": 690.0, "swd-dcgan-a/seed1": 690.0,
+        "swd-dcgan-b/seed0": 690.0, "swd-dcgan-b/seed1": 690.0}
+    second, minutes = report("s2", *seeds_of({2}), "--heldout", *heldout,
+                             "--benchmarks", bench)
+    assert minutes == "23.0"
+    # the part from both bundles, from seed 2's files beside seeds 0-1's bundle, and from the
+    # part's bundle beside the bundles it was made of: each run once
+    full, minutes = report("all", "--evidence", tmp_path / "s01/e.json", tmp_path / "s2/e.json")
+    assert minutes == "69.0" and full["job_seconds"] == {"swd-dcgan-a": 2070.0,
+                                                         "swd-dcgan-b": 2070.0}
+    _, minutes = report("mixed", *seeds_of({2}), "--heldout", *heldout, "--benchmarks", bench,
+                        "--evidence", tmp_path / "s01/e.json")
+    assert minutes == "69.0"
+    _, minutes = report("again", "--evidence", tmp_path / "all/e.json", tmp_path / "s01/e.json",
+                        tmp_path / "s2/e.json")
+    assert minutes == "69.0"
+    # a bundle written before job time was kept per run counts for the seeds it holds
+    del first["run_seconds"]
+    (tmp_path / "old.json").write_text(json.dumps(first))
+    _, minutes = report("old", "--evidence", tmp_path / "old.json", tmp_path / "s2/e.json")
+    assert minutes == "69.0"
+
+
 def test_evidence_of_one_file_twice_must_agree(cfg, tmp_path):
     metrics, heldout, curves = _fixture_finding(tmp_path, cfg, "padding-is-positional-encoding")
     first, second = tmp_path / "a.json", tmp_path / "b.json"

@@ -8,12 +8,13 @@ import tempfile
 import pegan.claims.evidence as evidence
 from pegan.claims.check import check_claims
 from pegan.claims.convergence import claim_runs, convergence_rows
-from pegan.claims.provenance import (git_commit, job_seconds, machine, run_span, short,
-                                    training_code, training_commits)
+from pegan.claims.provenance import (Runs, git_commit, machine, per_experiment,
+                                    run_job_seconds, run_span, short, training_code,
+                                    training_commits)
 from pegan.claims.report import write_outputs
 from pegan.claims.stats import ALPHA
 from pegan.errors import PeganError
-from pegan.plan import finding_target
+from pegan.plan import finding_target, parse_metrics_path
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -69,29 +70,38 @@ def _scope(finding: str | None, part: str | None) -> str:
     return f"{finding} ({part} part)" if part else str(finding)
 
 
-def _job_time(args: argparse.Namespace, cfg, sources: list[dict], ours: set[str]
-              ) -> tuple[dict[str, float] | None, str | None]:
-    """(job seconds per experiment, the header's `jobs` line): from the Snakemake benchmark
-    files, else from the evidence bundles (each run's jobs once, whichever bundles hold it)."""
+def _job_time(args: argparse.Namespace, sources: list[dict], ours: set[str]
+              ) -> tuple[dict[str, float] | None, dict[Runs, float], str | None]:
+    """(job seconds per experiment, per block of runs, the header's `jobs` line) of the runs
+    of the report's metrics files: from the Snakemake benchmark files and the evidence
+    bundles, each run's jobs once, whichever of them hold it."""
+    runs = set()
+    for path in args.metrics:
+        try:
+            ev, seed = parse_metrics_path(path)
+        except ValueError:
+            continue
+        runs.add((ev.experiment, seed))
+    blocks: dict[Runs, float] = {}
     if args.benchmarks:
-        seconds = job_seconds(args.benchmarks, {r["experiment"] for t in cfg["tables"].values()
-                                                for r in t["rows"]})
-        if args.finding:
-            return seconds, (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min "
-                             "summed over this finding's train and evaluate jobs (Snakemake "
-                             "benchmark files)")
+        blocks = {k: v for k, v in run_job_seconds(args.benchmarks).items()
+                  if (k[0], k[1][0]) in runs}
+    for source in sources:
+        for key, value in evidence.run_seconds(source).items():
+            blocks[key] = max(blocks.get(key, 0.0), value)
+    if not args.benchmarks and not sources:
+        return None, {}, None
+    seconds = per_experiment(blocks)
+    if args.benchmarks and not args.finding and not sources:
         span = run_span(args.benchmarks)
-        return seconds, span and (f"{span[0] / 60:.1f} min wall time from the first job's start "
-                                  f"to the last job's end; {span[1] / 60:.1f} min summed over "
-                                  "jobs (Snakemake benchmark files)")
-    if not sources:
-        return None, None
-    seconds: dict[str, float] = {}
-    for s in sources:
-        for name, value in s.get("job_seconds", {}).items():
-            seconds[name] = max(seconds.get(name, 0.0), float(value))
-    return seconds, (f"{sum(v for k, v in seconds.items() if k in ours) / 60:.1f} min summed "
-                     "over the train and evaluate jobs of its runs (from the evidence)")
+        return seconds, blocks, span and (
+            f"{span[0] / 60:.1f} min wall time from the first job's start to the last job's "
+            f"end; {span[1] / 60:.1f} min summed over jobs (Snakemake benchmark files)")
+    where = " and ".join(w for w, used in (("Snakemake benchmark files", args.benchmarks),
+                                           ("the evidence", sources)) if used)
+    total = sum(v for k, v in seconds.items() if k in ours)
+    return seconds, blocks, (f"{total / 60:.1f} min summed over this finding's train and "
+                             f"evaluate jobs ({where})")
 
 
 def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]) -> int:
@@ -106,7 +116,7 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
     rows = convergence_rows(cfg, preset, args.metrics, args.heldout, args.curves,
                             finding=args.finding, part=args.part)
     ours = {e for e, _ in claim_runs(cfg, preset, args.finding, args.part)}
-    seconds, jobs = _job_time(args, cfg, sources, ours)
+    seconds, blocks, jobs = _job_time(args, sources, ours)
     header = {"pegan commit": git_commit(), "machine": machine(),
               "trained by": training_commits(args.metrics)}
     code = training_code(args.metrics)
@@ -135,7 +145,10 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
                        {"metrics": args.metrics, "heldout": args.heldout, "curves": args.curves},
                        {"preset": preset, "finding": args.finding, "part": args.part,
                         "pegan commit": header["pegan commit"], "machine": header["machine"],
-                        "job_seconds": {k: v for k, v in (seconds or {}).items() if k in ours}},
+                        "job_seconds": {k: v for k, v in (seconds or {}).items() if k in ours},
+                        "run_seconds": {evidence.runs_key(e, seeds): v
+                                        for (e, seeds), v in sorted(blocks.items())
+                                        if e in ours}},
                        names=names)
     if args.samples_figure:
         from pegan.figures import figure_run_samples

@@ -5,7 +5,7 @@ claims_<finding>_<family>``, :func:`pegan.plan.finding_parts`); its runs, checkp
 models do not outlive the session, but each part's ``evidence.json`` (50-70 kB at
 ``mini``, committed beside its report) holds everything ``pegan claims`` read: the metrics files of
 the claim runs, the held-out floors and the learning curves, under the paths they had, plus
-where they were made (pegan commit, machine, job seconds per experiment). ``pegan claims
+where they were made (pegan commit, machine, job seconds per block of runs). ``pegan claims
 --evidence a.json b.json ...`` writes them back into a scratch folder and reads them as if
 they were the files, so the finding's report from its parts' evidence is the report of the
 same files: the same per-seed values, tests, Holm correction and convergence table.
@@ -21,6 +21,7 @@ from typing import Iterable, Mapping
 
 from pegan import io
 from pegan.errors import PeganError
+from pegan.plan import parse_metrics_path
 
 FORMAT = "pegan-claims-evidence/1"
 KINDS = ("metrics", "heldout", "curves")     # the file lists of `pegan claims`
@@ -79,9 +80,38 @@ def read(paths: Iterable[str | Path]) -> Evidence:
         for kind in KINDS:
             for name, text in bundle.get("files", {}).get(kind, {}).items():
                 evidence.add(kind, name, text, f"--evidence {path}")
-        evidence.sources.append({k: v for k, v in bundle.items() if k != "files"}
-                                | {"path": str(path)})
+        source = {k: v for k, v in bundle.items() if k != "files"} | {"path": str(path)}
+        if "run_seconds" not in source:     # bundled before job time was kept per run
+            source["run_seconds"] = _seconds_of_seeds(bundle)
+        evidence.sources.append(source)
     return evidence
+
+
+def runs_key(experiment: str, seeds: Iterable[int]) -> str:
+    """How a bundle names a block of runs in `run_seconds`: `<experiment>/seed0+1+2`."""
+    return f"{experiment}/seed{'+'.join(map(str, sorted(seeds)))}"
+
+
+def run_seconds(source: Mapping) -> dict[tuple[str, tuple[int, ...]], float]:
+    """A bundle's job seconds per block of runs, keyed (experiment, seeds)."""
+    blocks = {}
+    for key, seconds in source.get("run_seconds", {}).items():
+        experiment, _, seeds = key.rpartition("/seed")
+        blocks[(experiment, tuple(int(s) for s in seeds.split("+")))] = float(seconds)
+    return blocks
+
+
+def _seconds_of_seeds(bundle: Mapping) -> dict[str, float]:
+    """An older bundle's per-experiment job seconds, as blocks of the seeds it holds."""
+    seeds: dict[str, set[int]] = {}
+    for name in bundle.get("files", {}).get("metrics", {}):
+        try:
+            ev, seed = parse_metrics_path(name)
+        except ValueError:
+            continue
+        seeds.setdefault(ev.experiment, set()).add(seed)
+    return {runs_key(e, seeds[e]): v for e, v in bundle.get("job_seconds", {}).items()
+            if e in seeds}
 
 
 def materialize(evidence: Evidence, root: str | Path

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -29,20 +30,48 @@ def machine() -> str:
     return f"{platform.system()} {cpu}, {os.cpu_count()} CPU cores, {gpu}"
 
 
-def job_seconds(benchmarks: str | Path, experiments: set[str]) -> dict[str, float]:
-    """Wall seconds of the train/select/evaluate jobs of each experiment (Snakemake's
-    benchmark files ``<bench>/<stage>/<experiment>-seed<N>[...].tsv``)."""
+# a Snakemake benchmark file of one run's job: `<experiment>-seed<N>[-<evaluation>].tsv`
+_RUN_BENCHMARK = re.compile(r"^(?P<experiment>[a-z0-9][a-z0-9-]*?)-seed(?P<seed>\d+)(?:-|$)")
+
+Runs = tuple[str, tuple[int, ...]]      # an experiment and some of its seeds
+
+
+def run_job_seconds(benchmarks: str | Path) -> dict[Runs, float]:
+    """Wall seconds of the train/select/evaluate jobs of each run, keyed (experiment, (seed,))
+    (Snakemake's benchmark files ``<bench>/<stage>/<experiment>-seed<N>[...].tsv``)."""
     root = Path(benchmarks)
-    totals: dict[str, float] = defaultdict(float)
+    totals: dict[Runs, float] = defaultdict(float)
     for stage in ("train", "select", "evaluate"):
         for path in sorted((root / stage).glob("*.tsv")):
-            name = path.stem.split("-seed")[0]
-            if name in experiments:
-                try:
-                    totals[name] += float(pd.read_csv(path, sep="\t")["s"].sum())
-                except (OSError, KeyError, ValueError, pd.errors.ParserError):
-                    log.warning("cannot read benchmark %s", path)
+            match = _RUN_BENCHMARK.match(path.stem)
+            if not match:
+                continue
+            try:
+                seconds = float(pd.read_csv(path, sep="\t")["s"].sum())
+            except (OSError, KeyError, ValueError, pd.errors.ParserError):
+                log.warning("cannot read benchmark %s", path)
+                continue
+            totals[(match["experiment"], (int(match["seed"]),))] += seconds
     return dict(totals)
+
+
+def per_experiment(blocks: Mapping[Runs, float]) -> dict[str, float]:
+    """Job seconds per experiment from blocks of runs that may repeat or contain each other
+    (a finding's parts bundled in several sessions, seed by seed or all seeds at once): the
+    same block counts once, and of blocks sharing a seed the one of most seeds counts."""
+    kept: dict[str, set[int]] = defaultdict(set)
+    totals: dict[str, float] = defaultdict(float)
+    for (experiment, seeds), seconds in sorted(blocks.items(), key=lambda kv: -len(kv[0][1])):
+        if kept[experiment].isdisjoint(seeds):
+            kept[experiment].update(seeds)
+            totals[experiment] += seconds
+    return dict(totals)
+
+
+def job_seconds(benchmarks: str | Path, experiments: set[str]) -> dict[str, float]:
+    """Wall seconds of the train/select/evaluate jobs of each experiment, all its seeds."""
+    return {e: v for e, v in per_experiment(run_job_seconds(benchmarks)).items()
+            if e in experiments}
 
 
 def run_span(benchmarks: str | Path) -> tuple[float, float] | None:
