@@ -204,6 +204,8 @@ def test_job_time_counts_each_run_once_across_bundles_split_by_seed(cfg, tmp_pat
     # report counts the runs of its own metrics files
     first, minutes = report("s01", *seeds_of({0, 1}), "--heldout", *heldout,
                             "--benchmarks", bench)
+    assert "**Seeds per row:** 3 (0, 1, 2); no result yet for seed 2\n" in (
+        tmp_path / "s01/claims.md").read_text()
     assert minutes == "46.0" and first["run_seconds"] == {
         "swd-dcgan-a/seed0": 690.0, "swd-dcgan-a/seed1": 690.0,
         "swd-dcgan-b/seed0": 690.0, "swd-dcgan-b/seed1": 690.0}
@@ -213,6 +215,7 @@ def test_job_time_counts_each_run_once_across_bundles_split_by_seed(cfg, tmp_pat
     # the part from both bundles, from seed 2's files beside seeds 0-1's bundle, and from the
     # part's bundle beside the bundles it was made of: each run once
     full, minutes = report("all", "--evidence", tmp_path / "s01/e.json", tmp_path / "s2/e.json")
+    assert "**Seeds per row:** 3 (0, 1, 2)\n" in (tmp_path / "all/claims.md").read_text()
     assert minutes == "69.0" and full["job_seconds"] == {"swd-dcgan-a": 2070.0,
                                                          "swd-dcgan-b": 2070.0}
     _, minutes = report("mixed", *seeds_of({2}), "--heldout", *heldout, "--benchmarks", bench,

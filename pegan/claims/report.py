@@ -58,6 +58,14 @@ def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=CLAIM_FIELDS + PAIR_FIELDS + ["source"])
 
 
+def _missing(claims: Sequence[ClaimTest], seeds: Sequence[int]) -> str:
+    """The preset's seeds that no compared row has a result for (a report bundled before its
+    runs were all trained), as a clause of the header's seeds line."""
+    found = {str(s) for c in claims for values in c.per_seed.values() for s in values}
+    missing = [str(s) for s in seeds if str(s) not in found]
+    return f"; no result yet for seed {', '.join(missing)}" if missing else ""
+
+
 def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *,
                     alpha: float = ALPHA, seconds: Mapping[str, float] | None = None,
                     header: Mapping[str, str] | None = None,
@@ -74,7 +82,8 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
     for key, value in (header or {}).items():
         lines.append(f"- **{key}:** {value}")
     lines += [
-        f"- **Seeds per row:** {len(seeds)} ({', '.join(map(str, seeds))})",
+        f"- **Seeds per row:** {len(seeds)} ({', '.join(map(str, seeds))})"
+        f"{_missing(claims, seeds)}",
         f"- **Test:** Welch's one-sided t-test per pair of rows, α = {alpha}; effect size "
         "Hedges' g (positive: in the claimed direction). Verdicts: held (claimed direction "
         "significant), not held (opposite direction significant), inconclusive (neither).",
