@@ -75,13 +75,8 @@ def _job_time(args: argparse.Namespace, sources: list[dict], ours: set[str]
     """(job seconds per experiment, per block of runs, the header's `jobs` line) of the runs
     of the report's metrics files: from the Snakemake benchmark files and the evidence
     bundles, each run's jobs once, whichever of them hold it."""
-    runs = set()
-    for path in args.metrics:
-        try:
-            ev, seed = parse_metrics_path(path)
-        except ValueError:
-            continue
-        runs.add((ev.experiment, seed))
+    # every name parses: check_claims has read them all
+    runs = {(ev.experiment, seed) for ev, seed in map(parse_metrics_path, args.metrics)}
     blocks: dict[Runs, float] = {}
     if args.benchmarks:
         blocks = {k: v for k, v in run_job_seconds(args.benchmarks).items()

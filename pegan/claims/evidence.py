@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
 from pegan import io
+from pegan.claims.provenance import Runs
 from pegan.errors import PeganError
 from pegan.plan import parse_metrics_path
 
@@ -92,7 +93,7 @@ def runs_key(experiment: str, seeds: Iterable[int]) -> str:
     return f"{experiment}/seed{'+'.join(map(str, sorted(seeds)))}"
 
 
-def run_seconds(source: Mapping) -> dict[tuple[str, tuple[int, ...]], float]:
+def run_seconds(source: Mapping) -> dict[Runs, float]:
     """A bundle's job seconds per block of runs, keyed (experiment, seeds)."""
     blocks = {}
     for key, seconds in source.get("run_seconds", {}).items():
