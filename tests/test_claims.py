@@ -294,6 +294,28 @@ def test_correction_sets_the_verdicts_and_the_report_shows_both(cfg, tmp_path):
     assert frame["claim_p_holm"].iloc[0] == pytest.approx(3 * tests[0].p)
 
 
+def test_a_claim_without_a_test_is_left_out_of_holm_and_the_report_says_so(cfg):
+    def claim(i):
+        return {"id": f"c{i}", "finding": "f", "text": f"claim {i}", "table": "t", "column": "c",
+                "better": "a", "worse": "b"}
+    weak = {"a": {0: 10.0, 1: 11.0, 2: 10.4}, "b": {0: 11.2, 1: 12.1, 2: 11.5}}
+    one_seed = {"a": {0: 10.0}, "b": {0: 11.2}}                   # no test with n = 1
+    tests = pc.correct([pc.check_claim(claim(0), "fid", weak),
+                        pc.check_claim(claim(1), "fid", weak),
+                        pc.check_claim(claim(2), "fid", one_seed)])
+    assert math.isnan(tests[2].p) and math.isnan(tests[2].p_adjusted)
+    assert tests[0].p_adjusted == pytest.approx(2 * tests[0].p)   # m = 2, not 3
+    config = copy.deepcopy(cfg)
+    config["tables"]["t"] = {"rows": [{"id": "a", "experiment": "t2a"},
+                                      {"id": "b", "experiment": "t2b"}]}
+    md = pc.render_markdown(config, tests, "mini")
+    assert "each direction: 2 of the 3 claims; the other has no test" in md
+    assert "| f | **held** | 2 / 0 / 1 | 2 of 3 |" not in md      # a claim without a test
+    assert "| f | **inconclusive** | 2 / 0 / 1 | 2 of 3 |" in md
+    full = pc.render_markdown(config, tests[:2], "mini")
+    assert "each direction: all 2 claims." in full and "| 2 of 2 |" in full
+
+
 def test_compare_and_claims_agree_on_every_verdict(cfg, tmp_path):
     """`pegan compare --claims-csv` reports exactly the (corrected) verdicts of `pegan claims`
     for every tested claim, and 'not tested' for the others."""

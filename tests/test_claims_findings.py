@@ -165,6 +165,18 @@ def test_a_finding_report_from_its_parts_evidence_is_the_report_of_the_files(cfg
     assert "evidence" in text and "dcgan.json" in text and "(pggan part)" in text
     assert "**trained by:** aaaaaaaaaa (18 runs)" in text
     assert "from the evidence of 3 reports" in text
+    # every finding at once from the same bundles: the preset's report so far, Holm over the
+    # claims that have a test (the other findings' have no results), the same raw tests
+    _claims("--config", config_file, "--preset", "mini", "--evidence", *bundles,
+            *outputs("overall"))
+    overall = pd.read_csv(tmp_path / "overall/claims.csv").set_index("claim")
+    assert (overall.loc[direct["claim"], "claim_p"].to_numpy()
+            == direct["claim_p"].to_numpy()).all()
+    text = (tmp_path / "overall/claims.md").read_text()
+    total = len(plan.tested_claims(cfg, "mini"))
+    assert f"each direction: 7 of the {total} claims; the other {total - 7} have no test" in text
+    assert "**findings:** every finding the preset tests, from the evidence of 3 reports" in text
+    assert "**jobs:**" not in text                        # no job time in these bundles
     # the merged report's evidence is its parts' files under their own names
     merged_files = evidence.read([tmp_path / "merged.json"]).files
     parts_files = evidence.read(bundles).files

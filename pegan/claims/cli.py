@@ -84,7 +84,7 @@ def _job_time(args: argparse.Namespace, sources: list[dict], ours: set[str]
     for source in sources:
         for key, value in evidence.run_seconds(source).items():
             blocks[key] = max(blocks.get(key, 0.0), value)
-    if not args.benchmarks and not sources:
+    if not args.benchmarks and not blocks:          # no job time on record
         return None, {}, None
     seconds = per_experiment(blocks)
     if args.benchmarks and not args.finding and not sources:
@@ -95,8 +95,10 @@ def _job_time(args: argparse.Namespace, sources: list[dict], ours: set[str]
     where = " and ".join(w for w, used in (("Snakemake benchmark files", args.benchmarks),
                                            ("the evidence", sources)) if used)
     total = sum(v for k, v in seconds.items() if k in ours)
-    return seconds, blocks, (f"{total / 60:.1f} min summed over this finding's train and "
-                             f"evaluate jobs ({where})")
+    whose = ("this part's" if args.part else "this finding's" if args.finding
+             else "the report's")
+    return seconds, blocks, (f"{total / 60:.1f} min summed over {whose} train and evaluate "
+                             f"jobs ({where})")
 
 
 def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]) -> int:
@@ -123,6 +125,10 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
                 if sources else f"`snakemake {finding_target(args.finding, args.part)}`")
         header["finding"] = (f"{_scope(args.finding, args.part)} only ({made}); Holm's "
                              "correction over its claims")
+    elif sources:
+        header["findings"] = (f"every finding the preset tests, from the evidence of "
+                              f"{len(sources)} report{'s' * (len(sources) != 1)} (`pegan "
+                              "claims --evidence`); Holm's correction over all their claims")
     if jobs:
         header["jobs"] = jobs
     if sources:

@@ -66,6 +66,25 @@ def _missing(claims: Sequence[ClaimTest], seeds: Sequence[int]) -> str:
     return f"; no result yet for seed {', '.join(missing)}" if missing else ""
 
 
+def _tested(claims: Sequence[ClaimTest]) -> int:
+    """How many of `claims` have a test (a claimed-direction p): Holm's family size."""
+    return sum(not math.isnan(c.p) for c in claims)
+
+
+def _family(claims: Sequence[ClaimTest]) -> str:
+    """The header's Holm family: the claims with a test, and why the others are left out."""
+    tested, reverse = _tested(claims), sum(not math.isnan(c.p_reverse) for c in claims)
+    if tested == len(claims):
+        return {0: "no claim", 1: "the one claim"}.get(tested, f"all {tested} claims")
+    untested = len(claims) - tested
+    return (f"{tested} of the {len(claims)} claims"
+            f"{f' ({reverse} in the reverse direction)' if reverse != tested else ''}; "
+            + ("the other has no test (a row without results, or one seed per row), so no "
+               "p, and is not counted" if untested == 1 else
+               f"the other {untested} have no test (a row without results, or one seed per "
+               "row), so no p, and are not counted"))
+
+
 def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *,
                     alpha: float = ALPHA, seconds: Mapping[str, float] | None = None,
                     header: Mapping[str, str] | None = None,
@@ -87,11 +106,11 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
         f"- **Test:** Welch's one-sided t-test per pair of rows, α = {alpha}; effect size "
         "Hedges' g (positive: in the claimed direction). Verdicts: held (claimed direction "
         "significant), not held (opposite direction significant), inconclusive (neither).",
-        f"- **Multiple testing:** Holm's step-down correction over the {len(claims)} tested "
-        "claims (family-wise error rate ≤ α under any dependence between them), for each "
-        "direction; a claim's p is the largest of its pairs' (every pair must hold). The "
-        "verdicts and counts below are the corrected ones; the uncorrected ones are given "
-        "beside them.",
+        "- **Multiple testing:** Holm's step-down correction over the tested claims "
+        "(family-wise error rate ≤ α under any dependence between them), for each "
+        f"direction: {_family(claims)}. A claim's p is the largest of its pairs' (every pair "
+        "must hold). The verdicts and counts below are the corrected ones; the uncorrected "
+        "ones are given beside them.",
         "",
     ]
     if convergence is not None:
@@ -106,13 +125,15 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
         f"(uncorrected: {sum(v == 'held' for v in raw_findings.values())}/{len(verdicts)} "
         f"findings, {sum(c.raw_verdict == 'held' for c in claims)}/{len(claims)} claims).",
         "",
-        "| finding | verdict | claims (held / not held / inconclusive) | uncorrected |",
-        "|---|---|---|---|",
+        "| finding | verdict | claims (held / not held / inconclusive) | with a test | "
+        "uncorrected |",
+        "|---|---|---|---|---|",
     ]
     for f, cs in findings.items():
         counts = [sum(c.verdict == v for c in cs) for v in VERDICTS]
         raw = [sum(c.raw_verdict == v for c in cs) for v in VERDICTS]
         lines.append(f"| {f} | **{verdicts[f]}** | {' / '.join(map(str, counts))} | "
+                     f"{_tested(cs)} of {len(cs)} | "
                      f"{raw_findings[f]} ({' / '.join(map(str, raw))}) |")
     for f, cs in findings.items():
         lines += ["", f"## {f}: {verdicts[f]}", ""]
