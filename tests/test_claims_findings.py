@@ -81,8 +81,9 @@ def _fixture_finding(root, config, finding):
     """Metrics files of every claim cell of `finding` (values by experiment and seed: each
     claimed winner clearly better on some claims, not on others), held-out floors, curves."""
     seeds = config["presets"]["mini"]["seeds"]
-    offsets = {"t2b": 0.0, "t2c": 0.4, "swd-pggan-a": 0.1, "swd-pggan-b": 0.12,
-               "swd-dcgan-a": 0.0, "swd-dcgan-b": 0.3}
+    offsets = {"t2b": 0.0, "t2c": 0.4, "t2d": 0.1, "t2e": 0.2, "swd-pggan-a": 0.1,
+               "swd-pggan-b": 0.12, "swd-pggan-c": 0.05, "swd-dcgan-a": 0.0, "swd-dcgan-b": 0.3,
+               "swd-dcgan-c": 0.1}
     metrics = set()
     for cell in plan.claim_cells(config, "mini", finding):
         ev = cell.evaluation
@@ -241,6 +242,38 @@ def test_job_time_counts_each_run_once_across_bundles_split_by_seed(cfg, tmp_pat
     (tmp_path / "old.json").write_text(json.dumps(first))
     _, minutes = report("old", "--evidence", tmp_path / "old.json", tmp_path / "s2/e.json")
     assert minutes == "69.0"
+
+
+def test_a_part_that_reuses_another_findings_runs_keeps_only_its_own(cfg, tmp_path,
+                                                                    monkeypatch):
+    """Explicit encodings compare DCGAN (c) with the padding finding's (b): the part is made
+    from the new (c) runs beside the padding part's evidence, so both findings rest on the
+    same (b) runs, and its evidence holds (b) and (c) only."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    common = ["--config", config_file, "--preset", "mini"]
+    padding, explicit = "padding-is-positional-encoding", "explicit-encoding-recovers"
+    metrics, heldout, curves = _fixture_finding(tmp_path / "p", cfg, padding)
+    dcgan = [m for m in metrics if "/swd-dcgan-" in m]
+    _claims(*dcgan, "--heldout", *heldout, "--curves", *curves, *common, "--finding", padding,
+            "--part", "dcgan", "--out", tmp_path / "p.md", "--evidence-out", tmp_path / "p.json")
+    metrics, heldout, curves = _fixture_finding(tmp_path / "e", cfg, explicit)
+    new, new_curves = ([p for p in paths if "/swd-dcgan-c/" in p] for paths in (metrics, curves))
+    _claims(*new, "--heldout", *heldout, "--curves", *new_curves, *common, "--finding", explicit,
+            "--part", "dcgan", "--evidence", tmp_path / "p.json", "--out", tmp_path / "e.md",
+            "--csv", tmp_path / "e.csv", "--evidence-out", tmp_path / "e.json")
+    bundled = evidence.read([tmp_path / "e.json"]).files
+    assert {plan.parse_metrics_path(m)[0].experiment for m in bundled["metrics"]} == {
+        "swd-dcgan-b", "swd-dcgan-c"}
+    assert {Path(c).parts[-3] for c in bundled["curves"]} == {"swd-dcgan-b", "swd-dcgan-c"}
+    assert "**trained by:** aaaaaaaaaa (6 runs)" in (tmp_path / "e.md").read_text()
+    assert set(pd.read_csv(tmp_path / "e.csv")["claim"]) == {"spe-recovers-dcgan",
+                                                              "spe-recovers-dcgan-layout"}
+    # both parts in one report: their (b) files are the same files
+    _claims(*common, "--evidence", tmp_path / "p.json", tmp_path / "e.json",
+            "--out", tmp_path / "all.md")
+    assert "**trained by:** aaaaaaaaaa (9 runs)" in (tmp_path / "all.md").read_text()
 
 
 def test_evidence_of_one_file_twice_must_agree(cfg, tmp_path):

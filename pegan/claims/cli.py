@@ -7,7 +7,7 @@ import tempfile
 
 import pegan.claims.evidence as evidence
 from pegan.claims.check import check_claims
-from pegan.claims.convergence import claim_runs, convergence_rows
+from pegan.claims.convergence import claim_runs, convergence_rows, curve_run
 from pegan.claims.provenance import (Runs, git_commit, machine, per_experiment,
                                     run_job_seconds, run_span, short, training_code,
                                     training_commits)
@@ -75,7 +75,6 @@ def _job_time(args: argparse.Namespace, sources: list[dict], ours: set[str]
     """(job seconds per experiment, per block of runs, the header's `jobs` line) of the runs
     of the report's metrics files: from the Snakemake benchmark files and the evidence
     bundles, each run's jobs once, whichever of them hold it."""
-    # every name parses: check_claims has read them all
     runs = {(ev.experiment, seed) for ev, seed in map(parse_metrics_path, args.metrics)}
     blocks: dict[Runs, float] = {}
     if args.benchmarks:
@@ -113,6 +112,11 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
     rows = convergence_rows(cfg, preset, args.metrics, args.heldout, args.curves,
                             finding=args.finding, part=args.part)
     ours = {e for e, _ in claim_runs(cfg, preset, args.finding, args.part)}
+    # from here on only the report's own runs: the header's commits, its job time and its
+    # evidence leave out the runs of other findings that an --evidence bundle brought along
+    # (every metrics name parses: check_claims has read them all)
+    args.metrics = [m for m in args.metrics if parse_metrics_path(m)[0].experiment in ours]
+    args.curves = [c for c in args.curves if (curve_run(c) or ("",))[0] in ours]
     seconds, blocks, jobs = _job_time(args, sources, ours)
     header = {"pegan commit": git_commit(), "machine": machine(),
               "trained by": training_commits(args.metrics)}

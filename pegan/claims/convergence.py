@@ -137,6 +137,12 @@ def claim_runs(config: Mapping, preset: str, finding: str | None = None,
 # ---------------------------------------------------------------- learning curves
 
 
+def curve_run(path: str | Path) -> tuple[str, int] | None:
+    """(experiment, seed) of a run's `<experiment>/seed<N>/snapshots.jsonl`, else None."""
+    match = _CURVE_NAME.search(Path(path).as_posix())
+    return (match["experiment"], int(match["seed"])) if match else None
+
+
 def read_curve(path: str | Path) -> list[dict]:
     """The records of a snapshots.jsonl ([] for a missing or empty file)."""
     path = Path(path)
@@ -272,9 +278,9 @@ def convergence_rows(config: Mapping, preset: str, metrics: Iterable[str | Path]
         floors[(dataset, scale)].update(_values(_read_json(path, "held-out metrics file")))
     logs = {}
     for path in curves:
-        match = _CURVE_NAME.search(Path(path).as_posix())
-        if match:
-            logs[(match["experiment"], int(match["seed"]))] = read_curve(path)
+        run = curve_run(path)
+        if run:
+            logs[run] = read_curve(path)
     out = []
     for (experiment, scale), rows in labels.items():
         dataset = specs[experiment].dataset
