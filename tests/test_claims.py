@@ -154,6 +154,21 @@ def test_run_span_from_benchmark_files(tmp_path):
     assert pc.job_seconds(tmp_path, {"a"}) == {"a": 10.0}
 
 
+def test_the_machine_names_the_processor_and_torch_kernels(tmp_path):
+    """The same seed trains another GAN on another processor: the header must say which."""
+    import torch
+
+    from pegan.claims.provenance import cpu_model, machine
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 9B14\n")
+    assert cpu_model(info) == "AMD EPYC 9B14"
+    assert isinstance(cpu_model(tmp_path / "absent"), str)       # no /proc: platform's guess
+    assert machine().endswith(f"torch {torch.__version__} "
+                              f"({torch.backends.cpu.get_cpu_capability()})")
+
+
 def test_training_commits_count_runs_not_evaluations(tmp_path):
     from pegan.claims.provenance import training_commits
 
