@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -53,3 +55,32 @@ def short(commit: str) -> str:
     """A commit as people quote it: 10 hex digits, `-dirty` kept."""
     sha, dirty, _ = commit.partition("-dirty")
     return commit if len(sha) != 40 else sha[:10] + ("-dirty" if dirty else "")
+
+
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The processor's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def machine() -> str:
+    """The machine, as far as it decides a run's numbers: the same code and seed train a
+    different GAN on another processor (other vector kernels, other rounding, and a GAN's
+    training amplifies the difference), so the CPU model and the kernels torch chose are in."""
+    model = cpu_model()
+    kernels = ""
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+        kernels = f", torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
+    except Exception:                                        # noqa: BLE001 - informative only
+        gpu = "GPU unknown"
+    return (f"{platform.system()} {platform.machine()}{f' ({model})' if model else ''}, "
+            f"{os.cpu_count()} CPU cores, {gpu}{kernels}")

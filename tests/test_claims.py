@@ -158,7 +158,7 @@ def test_the_machine_names_the_processor_and_torch_kernels(tmp_path):
     """The same seed trains another GAN on another processor: the header must say which."""
     import torch
 
-    from pegan.claims.provenance import cpu_model, machine
+    from pegan.provenance import cpu_model, machine
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n"
@@ -170,7 +170,7 @@ def test_the_machine_names_the_processor_and_torch_kernels(tmp_path):
 
 
 def test_training_commits_count_runs_not_evaluations(tmp_path):
-    from pegan.claims.provenance import training_commits
+    from pegan.claims.provenance import training_commits, training_machines
 
     a, b = "a" * 40, "b" * 40 + "-dirty"
     evaluations = [("x", "runs/x/seed0/final.pt", [a]), ("x", "runs/x/seed0/final.pt", [a]),
@@ -184,6 +184,13 @@ def test_training_commits_count_runs_not_evaluations(tmp_path):
                                                       "trained_by": commits}}))
     assert training_commits(paths) == ("aaaaaaaaaa (2 runs); aaaaaaaaaa then bbbbbbbbbb-dirty "
                                        "(1 run); unrecorded (1 run)")
+    # the machines the same way: runs of before the record are `unrecorded`
+    machines = {"x": ["m1"], "y": ["m1", "m2"], "z": None}
+    for path in paths:
+        record = json.loads(path.read_text())
+        record["protocol"]["trained_on"] = machines[record["protocol"]["experiment"]]
+        path.write_text(json.dumps(record))
+    assert training_machines(paths) == "m1 (2 runs); m1 then m2 (1 run); unrecorded (1 run)"
 
 
 def test_training_code_tells_whether_the_runs_code_changed_between_their_commits(tmp_path):

@@ -178,21 +178,26 @@ def test_a_checkpoint_with_the_recipe_stream_in_extra_still_resumes_exactly(cfg,
     assert state_digest(a["rng"]) == state_digest(b["rng"])
 
 
-def test_snapshots_record_the_commits_that_trained_the_run(cfg, data, tmp_path, monkeypatch):
-    # every attempt's pegan commit, in order; a resume on the same commit adds none
+def test_snapshots_record_the_commits_and_machines_that_trained_the_run(cfg, data, tmp_path,
+                                                                       monkeypatch):
+    # every attempt's pegan commit and machine, in order; a resume on the same adds none
     from pegan.snapshot import load_snapshot
     from pegan.train import loop
 
     spec = _spec(cfg, "t2e", iterations=6, snapshot_every=2)
     zip_ = data[max(spec.scales)]
-    for commit, stop in (("a" * 40, 2), ("a" * 40, 4), ("b" * 40 + "-dirty", None)):
+    for commit, host, stop in (("a" * 40, "m1", 2), ("a" * 40, "m2", 4),
+                               ("b" * 40 + "-dirty", "m2", None)):
         monkeypatch.setattr(loop, "git_commit", lambda c=commit: c)
+        monkeypatch.setattr(loop, "machine", lambda m=host: m)
         assert train(spec, _opts(tmp_path, zip_, stop_after=stop)) in (0, RESUME_EXIT_STATUS)
     extra = lambda it: load_snapshot(tmp_path / f"snapshot-{it:09d}.pt")["extra"]
-    assert extra(2)["trained_by"] == ["a" * 40]
+    assert extra(2)["trained_by"] == ["a" * 40] and extra(2)["trained_on"] == ["m1"]
     assert extra(6)["trained_by"] == ["a" * 40, "b" * 40 + "-dirty"]
+    assert extra(6)["trained_on"] == ["m1", "m2"]
     starts = [e for e in read_jsonl(tmp_path / "events.jsonl") if e["event"] in ("start", "resume")]
     assert [e["pegan_commit"][0] for e in starts] == ["a", "a", "b"]
+    assert [e["machine"] for e in starts] == ["m1", "m2", "m2"]
 
 
 def test_sigterm_stops_with_a_checkpoint_and_the_resume_is_bit_exact(cfg, data, tmp_path,

@@ -10,7 +10,7 @@ from pegan.claims.check import check_claims
 from pegan.claims.convergence import claim_runs, convergence_rows, curve_run
 from pegan.claims.provenance import (Runs, git_commit, machine, per_experiment,
                                     run_job_seconds, run_span, short, training_code,
-                                    training_commits)
+                                    training_commits, training_machines)
 from pegan.claims.report import write_outputs
 from pegan.claims.stats import ALPHA
 from pegan.errors import PeganError
@@ -119,7 +119,8 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
     args.curves = [c for c in args.curves if (curve_run(c) or ("",))[0] in ours]
     seconds, blocks, jobs = _job_time(args, sources, ours)
     header = {"pegan commit": git_commit(), "machine": machine(),
-              "trained by": training_commits(args.metrics)}
+              "trained by": training_commits(args.metrics),
+              "trained on": training_machines(args.metrics)}
     code = training_code(args.metrics)
     if code:
         header["training code"] = code

@@ -4,8 +4,6 @@ the machine, and job times from Snakemake's benchmark files."""
 from __future__ import annotations
 
 import logging
-import os
-import platform
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -14,38 +12,9 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from pegan.provenance import RUN_CODE, UNRECORDED, changed_between, short
-from pegan.provenance import git_commit  # noqa: F401 - re-exported
+from pegan.provenance import cpu_model, git_commit, machine  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
-
-
-def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The processor's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
-    try:
-        for line in Path(cpuinfo).read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def machine() -> str:
-    """The machine, as far as it decides a run's numbers: the same code and seed train a
-    different GAN on another processor (other vector kernels, other rounding, and a GAN's
-    training amplifies the difference), so the CPU model and the kernels torch chose are in."""
-    model = cpu_model()
-    kernels = ""
-    try:
-        import torch
-
-        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-        kernels = f", torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
-    except Exception:                                        # noqa: BLE001 - informative only
-        gpu = "GPU unknown"
-    return (f"{platform.system()} {platform.machine()}{f' ({model})' if model else ''}, "
-            f"{os.cpu_count()} CPU cores, {gpu}{kernels}")
 
 
 # a Snakemake benchmark file of one run's job: `<experiment>-seed<N>[-<evaluation>].tsv`
@@ -111,9 +80,10 @@ def run_span(benchmarks: str | Path) -> tuple[float, float] | None:
     return max(ends) - min(starts), total
 
 
-def _run_commits(metrics: Iterable[str | Path]) -> dict[tuple[str, ...], int]:
-    """How many runs each sequence of training commits trained (a run's attempts in order,
-    as its snapshot records them; a run evaluated several times counts once)."""
+def _run_records(metrics: Iterable[str | Path], key: str) -> dict[tuple[str, ...], int]:
+    """How many runs each sequence of a snapshot's `key` record (`trained_by`: the commits,
+    `trained_on`: the machines of a run's attempts, in order) holds; a run evaluated several
+    times counts once, a run from before the record as `unrecorded`."""
     import json
 
     runs: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -122,12 +92,24 @@ def _run_commits(metrics: Iterable[str | Path]) -> dict[tuple[str, ...], int]:
             protocol = json.loads(Path(path).read_text()).get("protocol", {})
         except (OSError, ValueError):
             continue
-        key = (str(protocol.get("experiment")), str(protocol.get("snapshot")))
-        runs[key] = tuple(protocol.get("trained_by") or (UNRECORDED,))
+        run = (str(protocol.get("experiment")), str(protocol.get("snapshot")))
+        runs[run] = tuple(protocol.get(key) or (UNRECORDED,))
     counts: dict[tuple[str, ...], int] = defaultdict(int)
-    for commits in runs.values():
-        counts[commits] += 1
+    for records in runs.values():
+        counts[records] += 1
     return dict(counts)
+
+
+def _run_commits(metrics: Iterable[str | Path]) -> dict[tuple[str, ...], int]:
+    return _run_records(metrics, "trained_by")
+
+
+def training_machines(metrics: Iterable[str | Path]) -> str:
+    """The machines that trained the evaluated snapshots, with how many runs each sequence
+    trained: "<machine> (3 runs); unrecorded (6 runs)" (runs of before the record)."""
+    counts = _run_records(metrics, "trained_on")
+    return "; ".join(f"{' then '.join(machines)} ({n} run{'s' * (n != 1)})"
+                     for machines, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def training_commits(metrics: Iterable[str | Path]) -> str:

@@ -40,7 +40,7 @@ from pegan.data.prepare import fingerprint
 from pegan.device import resolve_device
 from pegan.errors import PeganError
 from pegan.io import atomic_path, write_json, write_text
-from pegan.provenance import UNRECORDED, git_commit
+from pegan.provenance import UNRECORDED, git_commit, machine
 from pegan.seeding import seed_all
 from pegan.train import distributed, recipe_class, settings_for
 from pegan.train.budget import RESUME_EXIT_STATUS, StopSignals, TimeBudget
@@ -176,6 +176,10 @@ class _Run:
         # (written into every snapshot: `pegan claims` reports them)
         self.commit = git_commit()
         self.commits = [self.commit]
+        # ... and the machines, one per change of machine: another processor's kernels round
+        # differently, and the run continues differently (pegan.provenance.machine)
+        self.machine = machine()
+        self.machines = [self.machine]
         self.store = CheckpointStore(self.ckpt_dir, keep=opts.keep_checkpoints)
         self.events = JsonlLog(self.ckpt_dir / "events.jsonl", self.main)
         self.train_log = JsonlLog(self.ckpt_dir / "train.jsonl", self.main)
@@ -285,7 +289,8 @@ class _Run:
                                        accept_other=self.opts.accept_config_change is not None)
         if state is None:
             self.events.event("start", config_hash=self.hash, total_iterations=self.schedule.total_iterations,
-                              world_size=self.ctx.world_size, pegan_commit=self.commit)
+                              world_size=self.ctx.world_size, pegan_commit=self.commit,
+                              machine=self.machine)
             for jl in (self.train_log, self.snap_log):
                 jl.truncate("iterations", 0)
             return 0
@@ -298,6 +303,9 @@ class _Run:
         self.commits = list(state.get("commits", [UNRECORDED]))
         if self.commits[-1] != self.commit:
             self.commits.append(self.commit)
+        self.machines = list(state.get("machines", [UNRECORDED]))
+        if self.machines[-1] != self.machine:
+            self.machines.append(self.machine)
         # another config hash only with --accept-config-change; check before loading anything
         diff = self._allowed_change(state) if state["config_hash"] != self.hash else None
         # the new settings' hyperparameters (lr, betas): load_state_dict restores the old ones
@@ -316,7 +324,8 @@ class _Run:
         for jl in (self.train_log, self.snap_log):
             jl.truncate("iterations", done)
         self.events.event("resume", checkpoint=Path(state["path"]).name, iterations=done,
-                          kimg=self.schedule.kimg(done), pegan_commit=self.commit)
+                          kimg=self.schedule.kimg(done), pegan_commit=self.commit,
+                          machine=self.machine)
         log.info("resuming from %s (%d iterations, %.3f kimg)", state["path"], done,
                  self.schedule.kimg(done))
         return done
@@ -448,7 +457,7 @@ class _Run:
                      "rng": rng, "data": self.sampler.state(done),
                      "world_size": self.ctx.world_size, "config": self.config,
                      "dataset": self.dataset_id, "changes": self.changes,
-                     "commits": self.commits}
+                     "commits": self.commits, "machines": self.machines}
             path = self.store.save(state)
             self.last_checkpoint = str(path)
             self.events.event("checkpoint", file=path.name, iterations=done,
@@ -460,10 +469,12 @@ class _Run:
         return self.ckpt_dir / f"snapshot-{done:09d}.pt"
 
     def _write_snapshot(self, done: int) -> Path:
-        """The eval generator after `done` iterations, with the commits that trained it."""
+        """The eval generator after `done` iterations, with the commits and machines that
+        trained it."""
         path = self.snapshot_path(done)
         self.recipe.write_snapshot(path, kimg=self.schedule.kimg(done),
-                                   extra={"trained_by": self.commits})
+                                   extra={"trained_by": self.commits,
+                                          "trained_on": self.machines})
         return path
 
     def _snapshot(self, done: int) -> None:
