@@ -184,7 +184,9 @@ def test_training_commits_count_runs_not_evaluations(tmp_path):
                                                       "trained_by": commits}}))
     assert training_commits(paths) == ("aaaaaaaaaa (2 runs); aaaaaaaaaa then bbbbbbbbbb-dirty "
                                        "(1 run); unrecorded (1 run)")
-    # the machines the same way: runs of before the record are `unrecorded`
+    # the machines the same way: runs of before the record are `unrecorded`, and no line
+    # when no run has the record
+    assert training_machines(paths) is None
     machines = {"x": ["m1"], "y": ["m1", "m2"], "z": None}
     for path in paths:
         record = json.loads(path.read_text())

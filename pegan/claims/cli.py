@@ -119,11 +119,11 @@ def _report(args: argparse.Namespace, sources: list[dict], names: dict[str, str]
     args.curves = [c for c in args.curves if (curve_run(c) or ("",))[0] in ours]
     seconds, blocks, jobs = _job_time(args, sources, ours)
     header = {"pegan commit": git_commit(), "machine": machine(),
-              "trained by": training_commits(args.metrics),
-              "trained on": training_machines(args.metrics)}
-    code = training_code(args.metrics)
-    if code:
-        header["training code"] = code
+              "trained by": training_commits(args.metrics)}
+    for key, line in (("trained on", training_machines(args.metrics)),
+                      ("training code", training_code(args.metrics))):
+        if line:
+            header[key] = line
     if args.finding:
         made = (f"from the evidence of {len(sources)} report{'s' * (len(sources) != 1)}, "
                 "`pegan claims --evidence`"

@@ -104,10 +104,13 @@ def _run_commits(metrics: Iterable[str | Path]) -> dict[tuple[str, ...], int]:
     return _run_records(metrics, "trained_by")
 
 
-def training_machines(metrics: Iterable[str | Path]) -> str:
+def training_machines(metrics: Iterable[str | Path]) -> str | None:
     """The machines that trained the evaluated snapshots, with how many runs each sequence
-    trained: "<machine> (3 runs); unrecorded (6 runs)" (runs of before the record)."""
+    trained: "<machine> (3 runs); unrecorded (6 runs)" (runs of before the record); None when
+    no run has the record."""
     counts = _run_records(metrics, "trained_on")
+    if set(counts) <= {(UNRECORDED,)}:
+        return None
     return "; ".join(f"{' then '.join(machines)} ({n} run{'s' * (n != 1)})"
                      for machines, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
