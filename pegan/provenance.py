@@ -79,7 +79,9 @@ def machine() -> str:
         import torch
 
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-        kernels = f", torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
+        isa = os.environ.get("ONEDNN_MAX_CPU_ISA")          # oneDNN's own cap, if set
+        kernels = (f", torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}"
+                   f"{f', oneDNN at most {isa}' if isa else ''})")
     except Exception:                                        # noqa: BLE001 - informative only
         gpu = "GPU unknown"
     return (f"{platform.system()} {platform.machine()}{f' ({model})' if model else ''}, "
