@@ -1,4 +1,5 @@
-"""Which pegan code produced a file: the git commit of the checkout pegan runs from."""
+"""Which pegan code produced a file (the git commit of the checkout pegan runs from), and on
+which machine (processor, torch and its CPU kernels: they decide a run's numbers too)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Where and how long a claims run ran: the pegan commit, the commits that trained its runs,
-the machine, and job times from Snakemake's benchmark files."""
+"""Where and how long a claims run ran: the pegan commit, the commits and machines that trained
+its runs, the machine, and job times from Snakemake's benchmark files."""
 
 from __future__ import annotations
 
