@@ -525,8 +525,8 @@ def evaluate(source: str | Path, *, scale: int, metrics: str | list[str], real: 
         protocol.update({"source": "snapshot", "snapshot": str(source), "kimg": meta.get("kimg"),
                          "experiment": meta.get("experiment"), "arch": meta.get("arch"),
                          "generate_at": generate_at,
-                         "trained_by": (meta.get("extra") or {}).get("trained_by"),
-                         "trained_on": (meta.get("extra") or {}).get("trained_on")})
+                         **{k: (meta.get("extra") or {}).get(k)
+                            for k in ("trained_by", "trained_on")}})
 
     # ---- the shared resources first (a missing file fails before the pass), then the metrics
     ctx = EvaluationContext(scale=scale, seed=seed, device=device, batch_size=batch_size,

@@ -100,8 +100,11 @@ def _run_records(metrics: Iterable[str | Path], key: str) -> dict[tuple[str, ...
     return dict(counts)
 
 
-def _run_commits(metrics: Iterable[str | Path]) -> dict[tuple[str, ...], int]:
-    return _run_records(metrics, "trained_by")
+def _runs_line(counts: Mapping[tuple[str, ...], int], name=str) -> str:
+    """`counts` (:func:`_run_records`) as a header line, most runs first:
+    "<a> (12 runs); <a> then <b> (1 run)", each record shown by `name`."""
+    return "; ".join(f"{' then '.join(map(name, records))} ({n} run{'s' * (n != 1)})"
+                     for records, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def training_machines(metrics: Iterable[str | Path]) -> str | None:
@@ -109,18 +112,13 @@ def training_machines(metrics: Iterable[str | Path]) -> str | None:
     trained: "<machine> (3 runs); unrecorded (6 runs)" (runs of before the record); None when
     no run has the record."""
     counts = _run_records(metrics, "trained_on")
-    if set(counts) <= {(UNRECORDED,)}:
-        return None
-    return "; ".join(f"{' then '.join(machines)} ({n} run{'s' * (n != 1)})"
-                     for machines, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return None if set(counts) <= {(UNRECORDED,)} else _runs_line(counts)
 
 
 def training_commits(metrics: Iterable[str | Path]) -> str:
     """The commits that trained the evaluated snapshots, with how many runs each sequence
     trained: "<sha> (12 runs); <sha> then <sha> (1 run)"."""
-    counts = _run_commits(metrics)
-    return "; ".join(f"{' then '.join(map(short, commits))} ({n} run{'s' * (n != 1)})"
-                     for commits, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return _runs_line(_run_records(metrics, "trained_by"), short)
 
 
 def _run_code() -> str:
@@ -133,7 +131,8 @@ def training_code(metrics: Iterable[str | Path], root: str | Path | None = None,
                   most: int = 8) -> str | None:
     """Whether the code the runs depend on (`pegan.provenance.RUN_CODE`) differs between the
     commits that trained them; None when one commit trained them all."""
-    commits = list(dict.fromkeys(c for seq in _run_commits(metrics) for c in seq))
+    commits = list(dict.fromkeys(c for seq in _run_records(metrics, "trained_by")
+                                 for c in seq))
     if len(commits) < 2:
         return None
     span = f"{len(commits)} commits ({', '.join(map(short, commits))})"

@@ -137,6 +137,13 @@ def train(spec: ExperimentSpec, options: RunOptions) -> int:
             distributed.shutdown()
 
 
+def _attempts(recorded: list[str] | None, now: str) -> list[str]:
+    """A run's record of its attempts' commits or machines, with this attempt's appended when
+    it differs from the last (a checkpoint of before the record starts `unrecorded`)."""
+    history = list(recorded or [UNRECORDED])
+    return history if history[-1] == now else [*history, now]
+
+
 class _Run:
     def __init__(self, spec: ExperimentSpec, opts: RunOptions, device: torch.device,
                  rank: int, world: int, signals: StopSignals | None = None) -> None:
@@ -300,12 +307,8 @@ class _Run:
         self._check_dataset(state)
         done = int(state["iterations"])
         self.changes = list(state.get("changes", []))
-        self.commits = list(state.get("commits", [UNRECORDED]))
-        if self.commits[-1] != self.commit:
-            self.commits.append(self.commit)
-        self.machines = list(state.get("machines", [UNRECORDED]))
-        if self.machines[-1] != self.machine:
-            self.machines.append(self.machine)
+        self.commits = _attempts(state.get("commits"), self.commit)
+        self.machines = _attempts(state.get("machines"), self.machine)
         # another config hash only with --accept-config-change; check before loading anything
         diff = self._allowed_change(state) if state["config_hash"] != self.hash else None
         # the new settings' hyperparameters (lr, betas): load_state_dict restores the old ones
