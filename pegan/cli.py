@@ -20,6 +20,7 @@ from typing import Callable
 
 from pegan.errors import PeganError
 from pegan.io import check_writable, file_system_error
+from pegan.provenance import CPU_KERNELS, use_cpu_kernels
 
 log = logging.getLogger("pegan")
 
@@ -139,6 +140,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="CPU threads of torch's operators (default: torch's, one per core); "
                              "the workflow passes each job's `threads`, so that jobs side by "
                              "side do not oversubscribe the cores")
+    parser.add_argument("--cpu-kernels", choices=list(CPU_KERNELS), default="default",
+                        help="pin torch's and oneDNN's CPU vector kernels (default: the "
+                             "libraries' choice for this processor): other kernels round "
+                             "differently and train another GAN, so a run is reproduced with "
+                             "the kernels that trained it (its `machines` record names them)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -186,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     _, run = _resolve(args.command)
     try:
+        use_cpu_kernels(args.cpu_kernels)
         if args.threads is not None:
             set_threads(args.threads)
         check_outputs(args.command, args)

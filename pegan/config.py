@@ -33,6 +33,7 @@ from pegan.metrics import registry as metric_registry
 from pegan.metrics.fid import inception_path_for
 from pegan.models import FAMILIES as _FAMILY_MODULES
 from pegan.nn.padding import SINGAN_PADDINGS, UPSAMPLE_KINDS, padded_head_size, padding_values
+from pegan.provenance import CPU_KERNELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config.yaml"
@@ -123,6 +124,7 @@ def load_schema() -> dict:
     exp["upsample"]["enum"] = list(UPSAMPLE_KINDS)
     exp["padding"]["oneOf"] = [{"type": "boolean"}, {"enum": list(SINGAN_PADDINGS)}]
     defs["preset"]["properties"]["device"]["enum"] = list(DEVICES)
+    props["cpu_kernels"]["enum"] = list(CPU_KERNELS)
     for kind in ("int", "number"):   # per-family maps of the families with a resolution
         defs[f"family_map_{kind}"]["properties"] = {
             family: {"$ref": f"#/$defs/positive_{kind}"} for family in REFERENCE_RESOLUTION}

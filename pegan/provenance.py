@@ -8,7 +8,16 @@ import platform
 import subprocess
 from pathlib import Path
 
+from pegan.errors import PeganError
+
 UNRECORDED = "unrecorded"      # a run (or attempt) from before pegan recorded its commit
+
+# The CPU kernels pegan may pin (`pegan --cpu-kernels`, the workflow's `cpu_kernels`): name ->
+# (torch's ATEN_CPU_CAPABILITY, oneDNN's ONEDNN_MAX_CPU_ISA). Other kernels round differently
+# and train another GAN, so a run is reproduced with the kernels of the machine that trained
+# it (README, "Another processor trains another GAN"). `default` leaves the choice (and those
+# variables, when set) to the libraries.
+CPU_KERNELS = {"default": None, "avx2": ("avx2", "AVX2"), "avx512": ("avx512", "AVX512_CORE")}
 
 # The code a run's numbers depend on, as git pathspecs: what trains, samples and measures, and
 # the wiring and settings that call it. The claims report and its rule only read the numbers.
@@ -68,6 +77,26 @@ def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def use_cpu_kernels(name: str) -> None:
+    """Pin torch's and oneDNN's CPU kernels to `name` (a key of :data:`CPU_KERNELS`) in this
+    process and the processes it starts. torch chooses its kernels at its first operator, so
+    this runs before any; that torch took them is checked (oneDNN's cap cannot be read back)."""
+    if name not in CPU_KERNELS:
+        raise PeganError(f"CPU kernels {name!r}: choose one of {', '.join(CPU_KERNELS)}")
+    if CPU_KERNELS[name] is None:
+        return
+    aten, onednn = CPU_KERNELS[name]
+    os.environ["ATEN_CPU_CAPABILITY"] = aten
+    os.environ["ONEDNN_MAX_CPU_ISA"] = onednn
+    import torch
+
+    chosen = torch.backends.cpu.get_cpu_capability()
+    if chosen.lower() != aten:
+        raise PeganError(f"--cpu-kernels {name}: torch runs {chosen} kernels here (this "
+                         f"processor has no {aten.upper()}, or torch chose before pegan could "
+                         f"pin them); choose another of {', '.join(CPU_KERNELS)}")
 
 
 def machine() -> str:

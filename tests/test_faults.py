@@ -379,3 +379,21 @@ def test_a_closed_pipe_ends_quietly():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) != 0
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_cpu_kernels_torch_cannot_take_are_a_one_line_error(monkeypatch):
+    # torch fixes its kernels at its first operator: pinning others later (or kernels the
+    # processor lacks) must fail loudly, not train silently on the wrong ones
+    from pegan.provenance import use_cpu_kernels
+
+    torch.ones(4).add_(1)                        # torch has chosen its kernels now
+    chosen = torch.backends.cpu.get_cpu_capability()
+    other = {"AVX512": "avx2", "AVX2": "avx512"}.get(chosen)
+    if other is None:
+        pytest.skip(f"no other x86 kernels to ask for ({chosen})")
+    for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
+        monkeypatch.setenv(name, "")              # restored after the test
+    with pytest.raises(PeganError, match=rf"--cpu-kernels {other}: torch runs {chosen} kernels"):
+        use_cpu_kernels(other)
+    use_cpu_kernels("default")                   # leaves the libraries' choice alone
+    assert "bogus" in _one_line_error(_pegan("--cpu-kernels", "bogus", "validate"))

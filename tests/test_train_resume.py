@@ -232,3 +232,35 @@ def test_sigterm_stops_with_a_checkpoint_and_the_resume_is_bit_exact(cfg, data, 
     a, b = _final_state(tmp_path / "a", 7), _final_state(tmp_path / "b", 7)
     assert state_digest(a["recipe"]) == state_digest(b["recipe"])
     assert state_digest(a["rng"]) == state_digest(b["rng"])
+
+
+def test_a_resume_with_other_cpu_kernels_warns_and_records_them(cfg, data, tmp_path):
+    # --cpu-kernels reaches torch in a fresh process, the run records the kernels of each
+    # attempt, and a resume on other kernels says that it continues differently
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+        pytest.skip("x86 kernels (AVX2) needed")
+    spec = _spec(cfg, "t2a", iterations=12, snapshot_every=12)
+    ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
+    cmd = ["train", "t2a", "--spec", json.dumps(spec.to_dict()), "--seed", "0", "--data",
+           str(data[32]), "--checkpoint-dir", str(ckpt), "--selection-scales", "none",
+           "--gpus", "0", "--out", str(out), "--snapshot-log", str(tmp_path / "s.jsonl"),
+           "--no-progress"]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+    env["OMP_NUM_THREADS"] = "1"
+    pegan = [sys.executable, "-m", "pegan.cli"]
+    first = subprocess.run(pegan + cmd + ["--max-minutes", "0.001", "--safety-minutes", "0"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == RESUME_EXIT_STATUS, first.stderr[-2000:]
+    assert "another machine" not in first.stderr
+    second = subprocess.run(pegan + ["--cpu-kernels", "avx2"] + cmd + ["--max-minutes", "30"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming on another machine than the last attempt's" in second.stderr
+    machines = [e["machine"] for e in read_jsonl(ckpt / "events.jsonl")
+                if e["event"] in ("start", "resume")]
+    assert len(machines) == 2 and "oneDNN at most" not in machines[0]
+    assert machines[1].endswith("(AVX2, oneDNN at most AVX2)")
+    from pegan.snapshot import load_snapshot
+
+    assert load_snapshot(out)["extra"]["trained_on"] == machines

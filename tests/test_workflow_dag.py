@@ -66,6 +66,19 @@ def test_slurm_profile_resources(cfg):
         assert "slurm_partition=gpu" in block and "runtime=2880" in block
 
 
+@pytest.mark.parametrize("kernels", ["default", "avx2"])
+def test_cpu_kernels_reach_every_pegan_job(kernels):
+    # `cpu_kernels` pins every job's kernels; the default leaves the commands as they were
+    # (no rerun of finished jobs for a changed command)
+    result = _snakemake("-n", "-p", "--forceall", "--config", "preset=smoke",
+                        f"cpu_kernels={kernels}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    commands = re.findall(r"^Shell command: (pegan.*)$", result.stdout, flags=re.M)
+    assert len(commands) > 20
+    pinned = [c for c in commands if c.startswith(f"pegan --cpu-kernels {kernels} ")]
+    assert pinned == (commands if kernels != "default" else [])
+
+
 def test_snakefile_rejects_an_unknown_preset_naming_the_key():
     result = _snakemake("-n", "--config", "preset=huge")
     assert result.returncode != 0

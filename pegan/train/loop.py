@@ -309,6 +309,11 @@ class _Run:
         self.changes = list(state.get("changes", []))
         self.commits = _attempts(state.get("commits"), self.commit)
         self.machines = _attempts(state.get("machines"), self.machine)
+        before = (state.get("machines") or [UNRECORDED])[-1]
+        if before not in (UNRECORDED, self.machine):
+            log.warning("resuming on another machine than the last attempt's (%s, now %s): "
+                        "other CPU kernels continue the run differently from an uninterrupted "
+                        "one; `pegan --cpu-kernels` pins them", before, self.machine)
         # another config hash only with --accept-config-change; check before loading anything
         diff = self._allowed_change(state) if state["config_hash"] != self.hash else None
         # the new settings' hyperparameters (lr, betas): load_state_dict restores the old ones

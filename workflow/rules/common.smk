@@ -52,6 +52,12 @@ onstart:
         except ConfigError as exc:
             sys.exit(f"pegan: error: {exc}")
 
+# Every job's pegan, with the CPU kernels the config pins (`cpu_kernels`: other kernels train
+# another GAN; pegan.provenance.CPU_KERNELS)
+PEGAN = "pegan" + (
+    "" if config["cpu_kernels"] == "default" else f" --cpu-kernels {config['cpu_kernels']}"
+)
+
 OUT = f"results/{PRESET}"
 FIG = f"figures/{PRESET}"
 LOGS = f"{OUT}/logs"
