@@ -154,9 +154,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_of(argv: list[str]) -> str | None:
-    """The sub-command: the first argument that is not an option."""
-    first = next((a for a in argv if not a.startswith("-")), None)
-    return first if first in COMMANDS else None
+    """The sub-command: the first argument that names one (global options' values, as in
+    `--threads 1`, are not commands)."""
+    return next((a for a in argv if a in COMMANDS), None)
 
 
 def check_outputs(command: str, args: argparse.Namespace) -> None:

@@ -68,15 +68,22 @@ def short(commit: str) -> str:
 
 
 def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The processor's model name (Linux's /proc/cpuinfo), else what `platform` knows."""
+    """The processor's model name with its family and model numbers (Linux's /proc/cpuinfo:
+    a virtual machine's name may be as vague as "Intel(R) Xeon(R) Processor", the numbers
+    tell the generation), else what `platform` knows."""
+    fields: dict[str, str] = {}
     try:
         for line in Path(cpuinfo).read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return value.strip()
+            if not key.strip() and fields:
+                break                                    # the first processor's block only
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor()
+    name = fields.get("model name") or platform.processor()
+    if fields.get("cpu family") and fields.get("model"):
+        return f"{name}, family {fields['cpu family']} model {fields['model']}"
+    return name
 
 
 def use_cpu_kernels(name: str) -> None:
@@ -110,8 +117,10 @@ def machine() -> str:
 
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
         isa = os.environ.get("ONEDNN_MAX_CPU_ISA")          # oneDNN's own cap, if set
+        cbwr = os.environ.get("MKL_CBWR")                   # MKL's code path, if pinned
         kernels = (f", torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}"
-                   f"{f', oneDNN at most {isa}' if isa else ''})")
+                   f"{f', oneDNN at most {isa}' if isa else ''}"
+                   f"{f', MKL_CBWR={cbwr}' if cbwr else ''})")
     except Exception:                                        # noqa: BLE001 - informative only
         gpu = "GPU unknown"
     return (f"{platform.system()} {platform.machine()}{f' ({model})' if model else ''}, "

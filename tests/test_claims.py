@@ -162,8 +162,13 @@ def test_the_machine_names_the_processor_and_torch_kernels(tmp_path):
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n"
-                    "processor\t: 1\nmodel name\t: AMD EPYC 9B14\n")
+                    "\nprocessor\t: 1\nmodel name\t: AMD EPYC 9B14\n")
     assert cpu_model(info) == "AMD EPYC 9B14"
+    # a virtual machine's vague name: the family and model numbers tell the generation
+    info.write_text("processor\t: 0\ncpu family\t: 6\nmodel\t\t: 167\n"
+                    "model name\t: Intel(R) Xeon(R) Processor\n\nprocessor\t: 1\n"
+                    "cpu family\t: 15\nmodel\t\t: 1\n")
+    assert cpu_model(info) == "Intel(R) Xeon(R) Processor, family 6 model 167"
     assert isinstance(cpu_model(tmp_path / "absent"), str)       # no /proc: platform's guess
     assert machine().endswith(f"torch {torch.__version__} "
                               f"({torch.backends.cpu.get_cpu_capability()})")
