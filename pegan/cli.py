@@ -20,7 +20,7 @@ from typing import Callable
 
 from pegan.errors import PeganError
 from pegan.io import check_writable, file_system_error
-from pegan.provenance import CPU_KERNELS, use_cpu_kernels
+from pegan.provenance import CPU_KERNELS, CPU_KERNELS_ENV, use_cpu_kernels
 
 log = logging.getLogger("pegan")
 
@@ -140,11 +140,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="CPU threads of torch's operators (default: torch's, one per core); "
                              "the workflow passes each job's `threads`, so that jobs side by "
                              "side do not oversubscribe the cores")
-    parser.add_argument("--cpu-kernels", choices=list(CPU_KERNELS), default="default",
-                        help="pin torch's and oneDNN's CPU vector kernels (default: the "
-                             "libraries' choice for this processor): other kernels round "
-                             "differently and train another GAN, so a run is reproduced with "
-                             "the kernels that trained it (its `machines` record names them)")
+    parser.add_argument("--cpu-kernels", choices=list(CPU_KERNELS),
+                        default=os.environ.get(CPU_KERNELS_ENV, "default"),
+                        help=f"pin torch's and oneDNN's CPU vector kernels (default: "
+                             f"${CPU_KERNELS_ENV}, which the workflow sets from its "
+                             f"`cpu_kernels`, else the libraries' choice for this processor): "
+                             f"other kernels round differently and train another GAN, so a "
+                             f"run is reproduced with the kernels that trained it (its "
+                             f"`trained_on` record names them)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)

@@ -3,6 +3,7 @@ which machine (processor, torch and its CPU kernels: they decide a run's numbers
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import subprocess
@@ -18,6 +19,9 @@ UNRECORDED = "unrecorded"      # a run (or attempt) from before pegan recorded i
 # it (README, "Another processor trains another GAN"). `default` leaves the choice (and those
 # variables, when set) to the libraries.
 CPU_KERNELS = {"default": None, "avx2": ("avx2", "AVX2"), "avx512": ("avx512", "AVX512_CORE")}
+# ... and the variable that makes one of them the default of `pegan --cpu-kernels` (the
+# workflow sets it from its config for every job)
+CPU_KERNELS_ENV = "PEGAN_CPU_KERNELS"
 
 # The code a run's numbers depend on, as git pathspecs: what trains, samples and measures, and
 # the wiring and settings that call it. The claims report and its rule only read the numbers.
@@ -91,7 +95,8 @@ def use_cpu_kernels(name: str) -> None:
     process and the processes it starts. torch chooses its kernels at its first operator, so
     this runs before any; that torch took them is checked (oneDNN's cap cannot be read back)."""
     if name not in CPU_KERNELS:
-        raise PeganError(f"CPU kernels {name!r}: choose one of {', '.join(CPU_KERNELS)}")
+        raise PeganError(f"CPU kernels {name!r} (--cpu-kernels, ${CPU_KERNELS_ENV}): choose "
+                         f"one of {', '.join(CPU_KERNELS)}")
     if CPU_KERNELS[name] is None:
         return
     aten, onednn = CPU_KERNELS[name]
@@ -104,6 +109,8 @@ def use_cpu_kernels(name: str) -> None:
         raise PeganError(f"--cpu-kernels {name}: torch runs {chosen} kernels here (this "
                          f"processor has no {aten.upper()}, or torch chose before pegan could "
                          f"pin them); choose another of {', '.join(CPU_KERNELS)}")
+    logging.getLogger(__name__).info("CPU kernels pinned to %s: torch %s, oneDNN at most %s",
+                                     name, chosen, onednn)
 
 
 def machine() -> str:

@@ -246,7 +246,8 @@ def test_a_resume_with_other_cpu_kernels_warns_and_records_them(cfg, data, tmp_p
            "--gpus", "0", "--out", str(out), "--snapshot-log", str(tmp_path / "s.jsonl"),
            "--no-progress"]
     env = {k: v for k, v in os.environ.items()
-           if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")}
+           if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR",
+                         "PEGAN_CPU_KERNELS")}
     env["OMP_NUM_THREADS"] = "1"
     pegan = [sys.executable, "-m", "pegan.cli"]
     first = subprocess.run(pegan + cmd + ["--max-minutes", "0.001", "--safety-minutes", "0"],

@@ -56,7 +56,7 @@ rule claims:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " claims {input.metrics} --heldout {input.heldout} --curves {input.curves} "
+        "pegan claims {input.metrics} --heldout {input.heldout} --curves {input.curves} "
         "--models {input.models} --config {input.config} --preset {params.preset} "
         "{params.finding} {params.part} --benchmarks {params.benchmarks} --out {output.md} "
         "--csv {output.csv} --convergence-csv {output.convergence} --figure {output.figure} "

@@ -2,6 +2,7 @@
 # The DAG's shape comes from pegan.plan, so it is the same Python that the tests check.
 
 import json
+import os
 import shlex
 import sys
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from pegan.claims import convergence as pegan_convergence
 from pegan.errors import ConfigError
 from pegan.metrics import real_features as pegan_real_features
 from pegan.metrics.fid import inception_path_for
+from pegan.provenance import CPU_KERNELS_ENV
 
 
 def pegan_validated(config):
@@ -52,11 +54,10 @@ onstart:
         except ConfigError as exc:
             sys.exit(f"pegan: error: {exc}")
 
-# Every job's pegan, with the CPU kernels the config pins (`cpu_kernels`: other kernels train
-# another GAN; pegan.provenance.CPU_KERNELS)
-PEGAN = "pegan" + (
-    "" if config["cpu_kernels"] == "default" else f" --cpu-kernels {config['cpu_kernels']}"
-)
+# The CPU kernels every pegan job pins (`cpu_kernels`: other kernels train another GAN), as
+# the default of `pegan --cpu-kernels`: the jobs, and SLURM's (which parse this file again),
+# inherit it, and the commands, hence what Snakemake decides to rerun, stay as they are
+os.environ[CPU_KERNELS_ENV] = config["cpu_kernels"]
 
 OUT = f"results/{PRESET}"
 FIG = f"figures/{PRESET}"

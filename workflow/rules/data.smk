@@ -15,7 +15,7 @@ rule prepare_data:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " prepare-data --dataset {wildcards.dataset} --spec {params.spec:q} "
+        "pegan prepare-data --dataset {wildcards.dataset} --spec {params.spec:q} "
         "--resolution {wildcards.res} --num {params.num} --out {output} > {log} 2>&1"
 
 
@@ -37,7 +37,7 @@ rule prepare_heldout:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " prepare-data --dataset {wildcards.dataset} --spec {params.spec:q} "
+        "pegan prepare-data --dataset {wildcards.dataset} --spec {params.spec:q} "
         "--resolution {wildcards.res} --num {params.num} --first-index {params.first} "
         "--out {output} > {log} 2>&1"
 
@@ -64,5 +64,5 @@ rule real_features:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " --threads {threads} real-features {input} {params.mode} --num {wildcards.num} "
+        "pegan --threads {threads} real-features {input} {params.mode} --num {wildcards.num} "
         "{params.inception} --out {output} > {log} 2>&1"

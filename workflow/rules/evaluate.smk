@@ -29,7 +29,7 @@ rule evaluate:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " --threads {threads} evaluate {input.snapshot} --scale {wildcards.res} "
+        "pegan --threads {threads} evaluate {input.snapshot} --scale {wildcards.res} "
         "{params.generate_at} "
         "--metrics {wildcards.metricset} --real {input.real_data} "
         "{params.real_features} --samples {params.samples:q} "

@@ -22,5 +22,5 @@ rule figure:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " figure {wildcards.figure} {input.data} --config {input.config} "
+        "pegan figure {wildcards.figure} {input.data} --config {input.config} "
         "--preset {params.preset} --out {output} > {log} 2>&1"

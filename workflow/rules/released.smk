@@ -25,7 +25,7 @@ rule import_released:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " import-mmgen {input} --experiment {wildcards.experiment} --out {output} "
+        "pegan import-mmgen {input} --experiment {wildcards.experiment} --out {output} "
         "> {log} 2>&1"
 
 
@@ -61,7 +61,7 @@ rule cleanfid_real_features:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " real-features --from-cleanfid {wildcards.cfdataset} --res {wildcards.res} "
+        "pegan real-features --from-cleanfid {wildcards.cfdataset} --res {wildcards.res} "
         "--split {wildcards.split} --mode {wildcards.mode} --out {output} > {log} 2>&1"
 
 
@@ -85,7 +85,7 @@ rule released_table:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " table {wildcards.table} {input.metrics} --config {input.config} "
+        "pegan table {wildcards.table} {input.metrics} --config {input.config} "
         "--preset {params.preset} --out {output.csv} > {log} 2>&1"
 
 
@@ -108,7 +108,7 @@ rule released_compare:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " compare {input.tables} --config {input.config} --preset {params.preset} "
+        "pegan compare {input.tables} --config {input.config} --preset {params.preset} "
         "--protocols {input.protocols} --out {output.md} --csv {output.csv} > {log} 2>&1"
 
 

@@ -40,7 +40,7 @@ rule table:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " table {wildcards.table} {input.metrics} --config {input.config} "
+        "pegan table {wildcards.table} {input.metrics} --config {input.config} "
         "--preset {params.preset} --out {output.csv} > {log} 2>&1"
 
 
@@ -71,6 +71,6 @@ rule compare:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " compare {input.tables} --config {input.config} --preset {params.preset} "
+        "pegan compare {input.tables} --config {input.config} --preset {params.preset} "
         "--protocols {input.protocols} --claims-csv {input.claims} --out {output.md} "
         "--csv {output.csv} > {log} 2>&1"

@@ -39,7 +39,7 @@ rule train:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " --threads {threads} train {wildcards.experiment} --spec {params.spec:q} "
+        "pegan --threads {threads} train {wildcards.experiment} --spec {params.spec:q} "
         "--seed {wildcards.seed} "
         "--data {input.data} --checkpoint-dir {params.ckpt} "
         "--selection-scales {params.selection_scales} --selection-features {input.selection} "
@@ -61,5 +61,5 @@ rule select_snapshot:
     conda:
         "../envs/pegan.yaml"
     shell:
-        PEGAN + " select-snapshot {input} --checkpoint-dir {params.ckpt} "
+        "pegan select-snapshot {input} --checkpoint-dir {params.ckpt} "
         "--budget {wildcards.snapshot} --scale {wildcards.res} --out {output} > {log} 2>&1"
