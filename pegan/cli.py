@@ -146,8 +146,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                              f"${CPU_KERNELS_ENV}, which the workflow sets from its "
                              f"`cpu_kernels`, else the libraries' choice for this processor): "
                              f"other kernels round differently and train another GAN, so a "
-                             f"run is reproduced with the kernels that trained it (its "
-                             f"`trained_on` record names them)")
+                             f"run is reproduced with the kernels that trained it, on a "
+                             f"processor of its vendor (its `trained_on` record names both)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)

@@ -16,7 +16,8 @@ UNRECORDED = "unrecorded"      # a run (or attempt) from before pegan recorded i
 # The CPU kernels pegan may pin (`pegan --cpu-kernels`, the workflow's `cpu_kernels`): name ->
 # (torch's ATEN_CPU_CAPABILITY, oneDNN's ONEDNN_MAX_CPU_ISA). Other kernels round differently
 # and train another GAN, so a run is reproduced with the kernels of the machine that trained
-# it (README, "Another processor trains another GAN"). `default` leaves the choice (and those
+# it, on a processor of its vendor (MKL's code path differs between vendors; README, "The
+# kernels are not the whole machine"). `default` leaves the choice (and those
 # variables, when set) to the libraries.
 CPU_KERNELS = {"default": None, "avx2": ("avx2", "AVX2"), "avx512": ("avx512", "AVX512_CORE")}
 # ... and the variable that makes one of them the default of `pegan --cpu-kernels` (the
