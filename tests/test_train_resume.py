@@ -135,13 +135,20 @@ def test_resume_refuses_another_configuration(cfg, data, tmp_path):
               _opts(tmp_path / "c", data[32]))
 
 
-def test_tiny_time_budget_exits_with_resume_status_then_resumes(cfg, data, tmp_path):
+def _cli_train(cfg, data, tmp_path, *pegan_options):
+    """`pegan [pegan_options] train` of a 12-iteration t2a in a fresh process: the command
+    (without its time budget), its checkpoint folder and its final snapshot."""
     spec = _spec(cfg, "t2a", iterations=12, snapshot_every=12)
     ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
-    cmd = [sys.executable, "-m", "pegan.cli", "train", "t2a", "--spec",
+    cmd = [sys.executable, "-m", "pegan.cli", *pegan_options, "train", "t2a", "--spec",
            json.dumps(spec.to_dict()), "--seed", "0", "--data", str(data[32]),
            "--checkpoint-dir", str(ckpt), "--selection-scales", "none", "--gpus", "0",
            "--out", str(out), "--snapshot-log", str(tmp_path / "s.jsonl"), "--no-progress"]
+    return cmd, ckpt, out
+
+
+def test_tiny_time_budget_exits_with_resume_status_then_resumes(cfg, data, tmp_path):
+    cmd, ckpt, out = _cli_train(cfg, data, tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}      # 2 shared cores: no oversubscription
     first = subprocess.run(cmd + ["--max-minutes", "0.001", "--safety-minutes", "0"],
                            capture_output=True, text=True, timeout=300, env=env)
@@ -239,23 +246,18 @@ def test_a_resume_with_other_cpu_kernels_warns_and_records_them(cfg, data, tmp_p
     # attempt, and a resume on other kernels says that it continues differently
     if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
         pytest.skip("x86 kernels (AVX2) needed")
-    spec = _spec(cfg, "t2a", iterations=12, snapshot_every=12)
-    ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
-    cmd = ["train", "t2a", "--spec", json.dumps(spec.to_dict()), "--seed", "0", "--data",
-           str(data[32]), "--checkpoint-dir", str(ckpt), "--selection-scales", "none",
-           "--gpus", "0", "--out", str(out), "--snapshot-log", str(tmp_path / "s.jsonl"),
-           "--no-progress"]
+    cmd, ckpt, out = _cli_train(cfg, data, tmp_path)
+    pinned, _, _ = _cli_train(cfg, data, tmp_path, "--cpu-kernels", "avx2")
     env = {k: v for k, v in os.environ.items()
            if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR",
                          "PEGAN_CPU_KERNELS")}
     env["OMP_NUM_THREADS"] = "1"
-    pegan = [sys.executable, "-m", "pegan.cli"]
-    first = subprocess.run(pegan + cmd + ["--max-minutes", "0.001", "--safety-minutes", "0"],
+    first = subprocess.run(cmd + ["--max-minutes", "0.001", "--safety-minutes", "0"],
                            capture_output=True, text=True, timeout=300, env=env)
     assert first.returncode == RESUME_EXIT_STATUS, first.stderr[-2000:]
     assert "another machine" not in first.stderr
-    second = subprocess.run(pegan + ["--cpu-kernels", "avx2"] + cmd + ["--max-minutes", "30"],
-                            capture_output=True, text=True, timeout=300, env=env)
+    second = subprocess.run(pinned + ["--max-minutes", "30"], capture_output=True, text=True,
+                            timeout=300, env=env)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming on another machine than the last attempt's" in second.stderr
     machines = [e["machine"] for e in read_jsonl(ckpt / "events.jsonl")
