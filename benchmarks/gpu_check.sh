@@ -10,6 +10,9 @@
 #    clean column, on CUDA;
 # 3. the CUDA rows of benchmarks/bench_train.py (sec/kimg of the 256-px C2 and MS-PIE
 #    config-f at per-GPU batch 3) and benchmarks/bench_metrics.py on CUDA;
+# 4. benchmarks/cuda_agreement.py: every family's G and D on CPU and CUDA from the same
+#    weights and inputs (largest differences, TF32 convolutions off and on), and the
+#    structure metric of one generator on both devices;
 # then prints one summary (a line per step: status, seconds, log) and exits non-zero if a step
 # failed. With no GPU visible it stops at once with one line and exit status 2.
 # Environment: GPU_CHECK_OUT (log folder, default results/gpu-check/logs), GPU_CHECK_CORES
@@ -85,6 +88,8 @@ step legacy-fid pegan evaluate "$run/final.pt" --scale 64 --metrics fid-kid-fidc
 step bench-train python benchmarks/bench_train.py --only cuda --iters 8 --warmup 2
 step bench-metrics python benchmarks/bench_metrics.py --device cuda --pr-sizes 10000 \
     --swd-sizes 512 --swd-repeats 1
+step cuda-agreement python benchmarks/cuda_agreement.py --preset mini \
+    --real "results/$PRESET/data/synthetic-aligned-32px.zip"
 
 echo
 echo "gpu_check summary ($gpu)"
@@ -101,5 +106,7 @@ echo "bench_train (CUDA rows):"
 sed -n '/^experiment/,$p' "$OUT/bench-train.log" 2>/dev/null
 echo "bench_metrics: $OUT/bench-metrics.log"
 grep -A4 -E "^throughput|^P&R" "$OUT/bench-metrics.log" 2>/dev/null
+echo "cuda_agreement (CPU against CUDA, same weights and inputs):"
+cat "$OUT/cuda-agreement.log" 2>/dev/null
 [[ $status == 0 ]] && echo "gpu_check: OK" || echo "gpu_check: FAILED (see the logs above)" >&2
 exit $status

@@ -345,6 +345,26 @@ def test_a_claim_without_a_test_is_left_out_of_holm_and_the_report_says_so(cfg):
     assert "each direction: all 2 claims." in full and "| 2 of 2 |" in full
 
 
+def test_the_seeds_line_names_rows_with_fewer_seeds(cfg):
+    def claim(i, better, worse):
+        return {"id": f"c{i}", "finding": "f", "text": f"claim {i}", "table": "t", "column": "c",
+                "better": better, "worse": worse}
+    three = {0: 10.0, 1: 11.0, 2: 10.4}
+    tests = pc.correct([pc.check_claim(claim(0, "a", "b"), "fid",
+                                       {"a": three, "b": {0: 11.2, 1: 12.1}}),
+                        pc.check_claim(claim(1, "a", "c"), "fid", {"a": three, "c": three})])
+    config = copy.deepcopy(cfg)
+    config["tables"]["t"] = {"rows": [{"id": r, "experiment": e}
+                                      for r, e in (("a", "t2a"), ("b", "t2b"), ("c", "t2c"))]}
+    md = pc.render_markdown(config, tests, "mini")
+    assert "- **Seeds per row:** 3 (0, 1, 2); fewer in b 2 (0, 1)\n" in md
+    # a seed no row has is named as before, and no row is "fewer" than the seeds found
+    tests = pc.correct([pc.check_claim(claim(0, "a", "b"), "fid",
+                                       {"a": {0: 1.0, 1: 2.0}, "b": {0: 3.0, 1: 4.0}})])
+    assert "- **Seeds per row:** 3 (0, 1, 2); no result yet for seed 2\n" in (
+        pc.render_markdown(config, tests, "mini"))
+
+
 def test_compare_and_claims_agree_on_every_verdict(cfg, tmp_path):
     """`pegan compare --claims-csv` reports exactly the (corrected) verdicts of `pegan claims`
     for every tested claim, and 'not tested' for the others."""

@@ -60,10 +60,21 @@ def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
 
 def _missing(claims: Sequence[ClaimTest], seeds: Sequence[int]) -> str:
     """The preset's seeds that no compared row has a result for (a report bundled before its
-    runs were all trained), as a clause of the header's seeds line."""
+    runs were all trained), then the rows with results for fewer seeds than the others, as
+    clauses of the header's seeds line."""
     found = {str(s) for c in claims for values in c.per_seed.values() for s in values}
     missing = [str(s) for s in seeds if str(s) not in found]
-    return f"; no result yet for seed {', '.join(missing)}" if missing else ""
+    clauses = [f"; no result yet for seed {', '.join(missing)}"] if missing else []
+    rows: dict[str, set[str]] = {}
+    for c in claims:
+        for row, values in c.per_seed.items():
+            rows.setdefault(row, set()).update(map(str, values))
+    full = len(found & {str(s) for s in seeds})
+    short = [f"{row} {len(got)} ({', '.join(sorted(got, key=int))})"
+             for row, got in sorted(rows.items()) if 0 < len(got) < full]
+    if short:
+        clauses.append(f"; fewer in {'; '.join(short)}")
+    return "".join(clauses)
 
 
 def _tested(claims: Sequence[ClaimTest]) -> int:

@@ -58,7 +58,7 @@ def edge_layout(images: torch.Tensor, grid: int = GRID) -> torch.Tensor:
     Luminance -> central-difference gradient magnitude -> mean over each of grid x grid
     cells (area pooling), flattened; not normalised (see :func:`standardize`).
     """
-    luma = (_float(images) * _LUMA).sum(1, keepdim=True)
+    luma = (_float(images) * _LUMA.to(images.device)).sum(1, keepdim=True)
     gx = luma[..., :, 2:] - luma[..., :, :-2]
     gy = luma[..., 2:, :] - luma[..., :-2, :]
     magnitude = torch.sqrt(gx[..., 1:-1, :] ** 2 + gy[..., :, 1:-1] ** 2)
@@ -223,6 +223,9 @@ class StructureMetric:
         self.ref_layout = self.reference.layout()
 
     def add(self, images: torch.Tensor, features) -> None:
+        # on the CPU whatever device rendered them: the patch draws come from a CPU generator,
+        # so a CUDA evaluation gives the CPU's numbers (and the reals are CPU tensors)
+        images = images.cpu()
         if self.real_batches:
             self._take_reals(tuple(images.shape[-2:]))
         self.scores.append(layout_scores(images, self.ref_layout))
