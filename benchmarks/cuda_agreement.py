@@ -51,9 +51,10 @@ def compare(cfg: dict, name: str, preset: str, batch: int, device: torch.device)
     spec = pconfig.resolve(cfg, name, preset)
     torch.manual_seed(0)
     G, D, _, _ = build_models(spec)
-    G.eval(), D.eval()
+    G, D = G.eval(), D.eval()
     Gc, Dc = build_models(spec)[:2]
-    Gc.load_state_dict(G.state_dict()), Dc.load_state_dict(D.state_dict())
+    Gc.load_state_dict(G.state_dict())
+    Dc.load_state_dict(D.state_dict())
     Gc, Dc = Gc.to(device).eval(), Dc.to(device).eval()
     z = torch.randn(batch, getattr(G, "z_dim", 1), generator=torch.Generator().manual_seed(1))
     rows = []
