@@ -357,7 +357,7 @@ def test_the_seeds_line_names_rows_with_fewer_seeds(cfg):
     config["tables"]["t"] = {"rows": [{"id": r, "experiment": e}
                                       for r, e in (("a", "t2a"), ("b", "t2b"), ("c", "t2c"))]}
     md = pc.render_markdown(config, tests, "mini")
-    assert "- **Seeds per row:** 3 (0, 1, 2); fewer in b 2 (0, 1)\n" in md
+    assert "- **Seeds per row:** 3 (0, 1, 2); fewer in t:b 2 (0, 1)\n" in md
     # a seed no row has is named as before, and no row is "fewer" than the seeds found
     tests = pc.correct([pc.check_claim(claim(0, "a", "b"), "fid",
                                        {"a": {0: 1.0, 1: 2.0}, "b": {0: 3.0, 1: 4.0}})])

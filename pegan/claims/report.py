@@ -68,7 +68,7 @@ def _missing(claims: Sequence[ClaimTest], seeds: Sequence[int]) -> str:
     rows: dict[str, set[str]] = {}
     for c in claims:
         for row, values in c.per_seed.items():
-            rows.setdefault(row, set()).update(map(str, values))
+            rows.setdefault(f"{c.table}:{row}", set()).update(map(str, values))
     full = len(found & {str(s) for s in seeds})
     short = [f"{row} {len(got)} ({', '.join(sorted(got, key=int))})"
              for row, got in sorted(rows.items()) if 0 < len(got) < full]
