@@ -18,6 +18,7 @@ a check of the script: every gap is 0). Run by benchmarks/gpu_check.sh.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 
 import torch
@@ -52,10 +53,7 @@ def compare(cfg: dict, name: str, preset: str, batch: int, device: torch.device)
     torch.manual_seed(0)
     G, D, _, _ = build_models(spec)
     G, D = G.eval(), D.eval()
-    Gc, Dc = build_models(spec)[:2]
-    Gc.load_state_dict(G.state_dict())
-    Dc.load_state_dict(D.state_dict())
-    Gc, Dc = Gc.to(device).eval(), Dc.to(device).eval()
+    Gc, Dc = copy.deepcopy(G).to(device), copy.deepcopy(D).to(device)
     z = torch.randn(batch, getattr(G, "z_dim", 1), generator=torch.Generator().manual_seed(1))
     rows = []
     for px in ([None] if spec.arch == "singan" else spec.scales or [spec.resolution]):

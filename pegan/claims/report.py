@@ -58,17 +58,17 @@ def frame(claims: Sequence[ClaimTest]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=CLAIM_FIELDS + PAIR_FIELDS + ["source"])
 
 
-def _missing(claims: Sequence[ClaimTest], seeds: Sequence[int]) -> str:
+def _seed_gaps(claims: Sequence[ClaimTest], seeds: Sequence[int]) -> str:
     """The preset's seeds that no compared row has a result for (a report bundled before its
-    runs were all trained), then the rows with results for fewer seeds than the others, as
-    clauses of the header's seeds line."""
-    found = {str(s) for c in claims for values in c.per_seed.values() for s in values}
-    missing = [str(s) for s in seeds if str(s) not in found]
-    clauses = [f"; no result yet for seed {', '.join(missing)}"] if missing else []
+    runs were all trained), then the rows (``table:row``) with results for fewer seeds than
+    the others, as clauses of the header's seeds line."""
     rows: dict[str, set[str]] = {}
     for c in claims:
         for row, values in c.per_seed.items():
             rows.setdefault(f"{c.table}:{row}", set()).update(map(str, values))
+    found = set().union(*rows.values())
+    missing = [str(s) for s in seeds if str(s) not in found]
+    clauses = [f"; no result yet for seed {', '.join(missing)}"] if missing else []
     full = len(found & {str(s) for s in seeds})
     short = [f"{row} {len(got)} ({', '.join(sorted(got, key=int))})"
              for row, got in sorted(rows.items()) if 0 < len(got) < full]
@@ -113,7 +113,7 @@ def render_markdown(config: Mapping, claims: Sequence[ClaimTest], preset: str, *
         lines.append(f"- **{key}:** {value}")
     lines += [
         f"- **Seeds per row:** {len(seeds)} ({', '.join(map(str, seeds))})"
-        f"{_missing(claims, seeds)}",
+        f"{_seed_gaps(claims, seeds)}",
         f"- **Test:** Welch's one-sided t-test per pair of rows, α = {alpha}; effect size "
         "Hedges' g (positive: in the claimed direction). Verdicts: held (claimed direction "
         "significant), not held (opposite direction significant), inconclusive (neither).",
